@@ -1,6 +1,7 @@
 #include "storage/lmdb_engine.hpp"
 
 #include <lmdb.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <atomic>
@@ -29,6 +30,9 @@ constexpr std::uint8_t kChainVersion = 1;
 constexpr std::uint8_t kMetaRecordVersion = 1;
 constexpr std::string_view kFormatKey = "format";
 constexpr std::string_view kEngineKeyPrefix = "engine/";
+// A failed write with less free disk than this (plus twice what the commit
+// carried) is reported as disk_full rather than io_error.
+constexpr std::uint64_t kDiskFullSlackBytes = 1024 * 1024;
 
 MDB_val to_val(std::string_view bytes) { return MDB_val{bytes.size(), const_cast<char*>(bytes.data())}; }
 std::string_view from_val(const MDB_val& val) { return {static_cast<const char*>(val.mv_data), val.mv_size}; }
@@ -337,6 +341,21 @@ struct LmdbEnvironment::Impl {
     return ok();
   }
 
+  // LMDB turns a short write into EIO, which is what a full filesystem gives
+  // (the write stops at the last free block): look at the free space to tell
+  // a full disk, which the node survives by refusing writes, from a failing one.
+  Error commit_error(int rc, const std::vector<Submission>& group) const {
+    if (rc == EIO || rc == ENOSPC) {
+      std::uint64_t needed = kDiskFullSlackBytes;
+      for (const Submission& s : group) needed += 2 * s.bytes;
+      struct statvfs fs;
+      if (statvfs(directory.c_str(), &fs) == 0 && std::uint64_t{fs.f_bavail} * fs.f_frsize < needed)
+        return make_error(Errc::disk_full, "no space left on the disk of " + directory +
+                                               ": refusing writes; reads still work");
+    }
+    return mdb_error(rc, "committing writes to " + directory);
+  }
+
   void commit_loop() {
     std::vector<Submission> group;
     for (;;) {
@@ -412,7 +431,7 @@ struct LmdbEnvironment::Impl {
       if (rc == MDB_MAP_FULL) {
         if (Result<void> grown = grow_map(); !grown) return finish(grown.error());
       } else if (rc != 0) {
-        return finish(mdb_error(rc, "committing writes to " + directory));
+        return finish(commit_error(rc, group));
       }
       // Retry: the map grew, or a failed submission was taken out of the group.
     }
