@@ -10,8 +10,13 @@ namespace {
 
 // Keeps the dots of `dots` that `seen` has not seen: the survivors of a
 // merge with a side that does not hold them.
+template <typename Pred>
+void erase_dots_if(Orswot::Dots& dots, Pred pred) {
+  dots.erase(std::remove_if(dots.begin(), dots.end(), pred), dots.end());
+}
+
 void keep_unseen(Orswot::Dots& dots, const DotContext& seen) {
-  std::erase_if(dots, [&](const Dot& d) { return seen.contains(d); });
+  erase_dots_if(dots, [&](const Dot& d) { return seen.contains(d); });
 }
 
 // Dots on both sides, plus dots on one side the other has never seen
@@ -100,7 +105,7 @@ void Orswot::add_elements(const std::vector<std::string>& elements, const Actor&
 void Orswot::remove_covered(const std::string& element, const VClock& clock, Orswot* delta) {
   auto it = entries_.find(element);
   if (it == entries_.end()) return;
-  std::erase_if(it->second, [&](const Dot& d) {
+  erase_dots_if(it->second, [&](const Dot& d) {
     if (!clock.contains(d)) return false;
     if (delta) delta->context_.add(d);
     return true;
@@ -180,7 +185,7 @@ Orswot::Value Orswot::value() const {
 
 void Orswot::reset(const VClock& context) {
   for (auto it = entries_.begin(); it != entries_.end();) {
-    std::erase_if(it->second, [&](const Dot& d) { return context.contains(d); });
+    erase_dots_if(it->second, [&](const Dot& d) { return context.contains(d); });
     it = it->second.empty() ? entries_.erase(it) : std::next(it);
   }
   context_.absorb(context);

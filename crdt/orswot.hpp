@@ -15,6 +15,8 @@
 // elements' unseen dots as removed.
 #pragma once
 
+#include <boost/container/small_vector.hpp>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -63,7 +65,10 @@ class Orswot {
     friend bool operator==(const Op&, const Op&) = default;
   };
   using Value = std::set<std::string>;
-  using Dots = std::vector<Dot>;  // sorted, distinct, never empty in a state
+  // Sorted, distinct, never empty in a state. Nearly always one dot (an add
+  // replaces the dots it saw), kept inline so a large merge does not
+  // allocate per element.
+  using Dots = boost::container::small_vector<Dot, 1>;
 
   Orswot() = default;
 
