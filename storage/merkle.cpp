@@ -123,6 +123,16 @@ Result<std::vector<std::uint64_t>> read_le64s(const msgpack::object& o, std::siz
 
 std::string finish(const msgpack::sbuffer& buffer) { return std::string(buffer.data(), buffer.size()); }
 
+// Anti-entropy compares hashes of encodings, so equal values must have equal
+// bytes: a decoder accepts only the bytes its encoder would produce (msgpack
+// allows wider integer and length forms than the shortest).
+template <typename T>
+Result<T> canonical(Result<T> decoded, std::string_view bytes, std::string_view what) {
+  if (decoded.has_value() && encode(decoded.value()) != bytes)
+    return make_error(Errc::malformed, std::string(what) + ": not in canonical form");
+  return decoded;
+}
+
 }  // namespace
 
 std::string TreeShape::to_string() const {
@@ -386,35 +396,47 @@ Result<MerkleTree> decode_tree(std::string_view bytes, const DecodeLimits& limit
   SHOAL_TRY(fields, codec::expect_header(handle.get(), kMerkleTreeTag, kMerkleVersion, 3, 3, "Merkle tree"));
   SHOAL_TRY(shape, read_shape(fields, limits.memory_bytes_max, "Merkle tree"));
   SHOAL_TRY(segments, read_le64s(fields[2], shape.segment_count(), "Merkle tree segments"));
-  SHOAL_TRY(tree, MerkleTree::create(TreeConfig{shape, limits.memory_bytes_max}));
   // Rebuild the upper levels from the leaves instead of trusting stored ones.
-  MerkleTree out = std::move(tree);
+  MerkleTree out(shape);
   for (std::uint32_t s = 0; s < segments.size(); ++s) {
     if (segments[s] == 0) continue;
     out.segments_[s] = segments[s];
     out.branches_[branch_of(s, shape)] ^= segments[s];
     out.root_ ^= segments[s];
   }
-  return out;
+  return canonical(Result<MerkleTree>(std::move(out)), bytes, "Merkle tree");
 }
 
-Result<RootLevel> decode_root_level(std::string_view bytes, const DecodeLimits& limits) {
+namespace {
+Result<RootLevel> decode_root_level_fields(std::string_view bytes, const DecodeLimits& limits) {
   SHOAL_TRY(handle, codec::unpack(bytes, tree_limits(64)));
   SHOAL_TRY(fields, codec::expect_header(handle.get(), kMerkleRootTag, kMerkleVersion, 3, 3, "Merkle root"));
   SHOAL_TRY(shape, read_shape(fields, limits.memory_bytes_max, "Merkle root"));
   SHOAL_TRY(root, codec::expect_uint(fields[2], "Merkle root hash"));
   return RootLevel{shape, root};
 }
+}  // namespace
 
-Result<BranchLevel> decode_branch_level(std::string_view bytes, const DecodeLimits& limits) {
+Result<RootLevel> decode_root_level(std::string_view bytes, const DecodeLimits& limits) {
+  return canonical(decode_root_level_fields(bytes, limits), bytes, "Merkle root");
+}
+
+namespace {
+Result<BranchLevel> decode_branch_level_fields(std::string_view bytes, const DecodeLimits& limits) {
   SHOAL_TRY(handle, codec::unpack(bytes, tree_limits(limits.memory_bytes_max)));
   SHOAL_TRY(fields, codec::expect_header(handle.get(), kMerkleBranchesTag, kMerkleVersion, 3, 3, "Merkle branches"));
   SHOAL_TRY(shape, read_shape(fields, limits.memory_bytes_max, "Merkle branches"));
   SHOAL_TRY(branches, read_le64s(fields[2], shape.branch_count, "Merkle branch hashes"));
   return BranchLevel{shape, std::move(branches)};
 }
+}  // namespace
 
-Result<SegmentSet> decode_segment_set(std::string_view bytes, const DecodeLimits& limits) {
+Result<BranchLevel> decode_branch_level(std::string_view bytes, const DecodeLimits& limits) {
+  return canonical(decode_branch_level_fields(bytes, limits), bytes, "Merkle branches");
+}
+
+namespace {
+Result<SegmentSet> decode_segment_set_fields(std::string_view bytes, const DecodeLimits& limits) {
   SHOAL_TRY(handle, codec::unpack(bytes, tree_limits(limits.memory_bytes_max)));
   SHOAL_TRY(fields, codec::expect_header(handle.get(), kMerkleSegmentsTag, kMerkleVersion, 4, 4, "Merkle segments"));
   SHOAL_TRY(shape, read_shape(fields, limits.memory_bytes_max, "Merkle segments"));
@@ -438,8 +460,14 @@ Result<SegmentSet> decode_segment_set(std::string_view bytes, const DecodeLimits
   }
   return set;
 }
+}  // namespace
 
-Result<std::vector<KeyHash>> decode_key_hash_list(std::string_view bytes, const DecodeLimits& limits) {
+Result<SegmentSet> decode_segment_set(std::string_view bytes, const DecodeLimits& limits) {
+  return canonical(decode_segment_set_fields(bytes, limits), bytes, "Merkle segments");
+}
+
+namespace {
+Result<std::vector<KeyHash>> decode_key_hash_list_fields(std::string_view bytes, const DecodeLimits& limits) {
   codec::Limits codec_limits;
   codec_limits.bytes_max = limits.list_bytes_max;
   codec_limits.bin_max = limits.key_bytes_max;
@@ -458,6 +486,11 @@ Result<std::vector<KeyHash>> decode_key_hash_list(std::string_view bytes, const 
     out.push_back(KeyHash{std::move(key), hash});
   }
   return out;
+}
+}  // namespace
+
+Result<std::vector<KeyHash>> decode_key_hash_list(std::string_view bytes, const DecodeLimits& limits) {
+  return canonical(decode_key_hash_list_fields(bytes, limits), bytes, "key/hash list");
 }
 
 // --- TreeSet ---
