@@ -252,7 +252,6 @@ TEMPLATE_TEST_CASE("engine: fold_segment returns exactly the keys of a segment",
     INFO("segment count " << count);
     std::set<std::string> seen;
     std::uint32_t segments = std::min(count, 64u);  // all of a small count, a sample of the full one
-    std::size_t expected_total = 0;
     for (std::uint32_t segment = 0; segment < segments; ++segment) {
       std::uint32_t s = count == kSegmentIndexCount ? segment_of(*std::next(keys.begin(), segment * 7), count) : segment;
       std::set<std::string> in_segment;
@@ -265,7 +264,6 @@ TEMPLATE_TEST_CASE("engine: fold_segment returns exactly the keys of a segment",
       std::size_t expected = 0;
       for (const auto& k : keys) expected += segment_of(k, count) == s;
       CHECK(in_segment.size() == expected);
-      if (count != kSegmentIndexCount) expected_total += expected;
       seen.insert(in_segment.begin(), in_segment.end());
     }
     if (count != kSegmentIndexCount) CHECK(seen == keys);
