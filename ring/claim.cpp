@@ -441,21 +441,22 @@ Result<ClaimResult> claim_rebalance(std::span<const std::string> current_owners,
   }
   repair(c, owner);
   ClaimResult result = finish(c, owner, current_owners);
-  if (result.report.violations.empty()) return result;
+  if (result.report.violations.empty() && result.report.location_violations.empty()) return result;
 
   // Local moves could not remove every repeat: lay the ring out again,
-  // keeping current owners where that costs nothing, and take whichever of
-  // that and a fresh layout (turned and relabelled to keep the most owners)
-  // repeats least, then moves least.
-  ClaimResult best = result;
-  std::size_t best_violations = violation_count(c, owner);
+  // keeping current owners where that costs nothing, or take a fresh layout
+  // turned and relabelled to keep the most owners. A re-layout moves many
+  // partitions, so it is taken only if it repeats fewer nodes, or as many
+  // nodes and no location at all.
+  ClaimResult best = std::move(result);
   for (const std::vector<int>& candidate : {sequence_layout(c, target, &owner), align(c, fresh_layout(c), owner)}) {
-    std::size_t v = violation_count(c, candidate);
     ClaimResult r = finish(c, candidate, current_owners);
-    if (v < best_violations || (v == best_violations && r.moved < best.moved)) {
-      best = std::move(r);
-      best_violations = v;
-    }
+    const std::size_t nodes_now = best.report.violations.size();
+    const std::size_t nodes_then = r.report.violations.size();
+    const bool better = nodes_then < nodes_now ||
+                        (nodes_then == nodes_now && r.report.location_violations.empty() &&
+                         (!best.report.location_violations.empty() || r.moved < best.moved));
+    if (better) best = std::move(r);
   }
   return best;
 }

@@ -104,7 +104,7 @@ constexpr std::uint32_t kSlack = 8;
 
 TEST_CASE("join and leave move few partitions and keep the guarantees", "[claim]") {
   for (std::uint32_t q : {64u, 256u}) {
-    auto all = make_nodes(33);
+    auto all = make_nodes(64);
     std::vector<ClaimNode> current(all.begin(), all.begin() + 1);
     auto start = claim_fresh(q, current);
     REQUIRE(start.has_value());
@@ -133,7 +133,7 @@ TEST_CASE("join and leave move few partitions and keep the guarantees", "[claim]
       }
       owners = r.owners;
     }
-    WARN("Q " << q << ": joins 1->33 nodes, worst extra moves over ceil(Q/(k+1)) at >= 7 nodes: " << worst_slack
+    WARN("Q " << q << ": joins 1->64 nodes, worst extra moves over ceil(Q/(k+1)) at >= 7 nodes: " << worst_slack
               << "; below 7 nodes (nodes:moved/ideal):" << tight.str());
     tight.str("");
     std::uint32_t worst_leave = 0;
@@ -156,7 +156,7 @@ TEST_CASE("join and leave move few partitions and keep the guarantees", "[claim]
       }
       owners = r.owners;
     }
-    WARN("Q " << q << ": leaves 33->1 nodes, worst extra moves over ceil(Q/k) at >= 7 nodes: " << worst_leave
+    WARN("Q " << q << ": leaves 64->1 nodes, worst extra moves over ceil(Q/k) at >= 7 nodes: " << worst_leave
               << "; below 7 nodes (nodes:moved/ideal):" << tight.str());
   }
 }
@@ -192,6 +192,29 @@ TEST_CASE("location-aware claim spreads windows over locations", "[claim][locati
     CHECK(r.value().report.spread);
     CHECK_FALSE(r.value().report.locations_spread);
     CHECK_FALSE(r.value().report.location_violations.empty());
+  }
+}
+
+TEST_CASE("rebalancing keeps location spread when zones stay balanced, flags it otherwise", "[claim][location]") {
+  auto nodes = make_nodes(16, 4);  // node i is in zone i % 4
+  std::vector<ClaimNode> current(nodes.begin(), nodes.begin() + 12);
+  auto start = claim_fresh(64, current);
+  REQUIRE(start.has_value());
+  REQUIRE(start.value().report.locations_spread);
+  std::vector<std::string> owners = start.value().owners;
+  for (std::size_t k = 12; k < 16; ++k) {
+    current.push_back(nodes[k]);
+    auto r = claim_rebalance(owners, current);
+    REQUIRE(r.has_value());
+    INFO("nodes " << current.size() << " moved " << r.value().moved << " reason " << r.value().report.reason);
+    CHECK(r.value().report.balanced);
+    CHECK(r.value().report.spread);
+    // Zone 0 gets a 4th node first: it then owns more than Q/4 partitions,
+    // so windows of 4 cannot all span 4 zones until the zones are even again.
+    const bool zones_even = current.size() % 4 == 0;
+    CHECK(r.value().report.locations_spread == zones_even);
+    if (!zones_even) CHECK(r.value().report.reason.find("repeat a location") != std::string::npos);
+    owners = r.value().owners;
   }
 }
 
