@@ -189,7 +189,9 @@ TEST_CASE("dvvset on random histories: siblings are exactly the writes no contex
     REQUIRE(forward == backward);
     std::set<std::string> expected;
     for (const auto& [value, dot] : dot_of) {
-      bool covered = std::any_of(contexts.begin(), contexts.end(), [&](const VClock& c) { return c.contains(dot); });
+      const Dot& written = dot;  // clang 14 cannot capture a structured binding
+      bool covered =
+          std::any_of(contexts.begin(), contexts.end(), [&](const VClock& c) { return c.contains(written); });
       if (!covered) expected.insert(value);
     }
     auto values = forward.values();
