@@ -103,16 +103,27 @@ Result<void> FaultEngine::flush() {
 Result<std::size_t> FaultEngine::simulate_crash() {
   std::lock_guard lock(mutex_);
   // Newest first, so each key ends at its value before its first unsynced write.
-  WriteBatch rollback;
+  // Written in batches within the inner engine's limits.
   std::size_t rolled_back = undo_.size();
+  WriteBatch rollback;
+  auto flush_batch = [&]() -> Result<void> {
+    if (rollback.empty()) return ok();
+    WriteBatch full;
+    std::swap(full, rollback);
+    return inner_->write(std::move(full));
+  };
   for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
+    std::size_t bytes = it->first.size() + (it->second ? it->second->size() : 0);
+    if (rollback.size() + 1 > inner_->limits().batch_ops_max ||
+        rollback.bytes() + bytes > inner_->limits().batch_bytes_max)
+      SHOAL_TRYV(flush_batch());
     if (it->second) {
       rollback.put(it->first, *it->second);
     } else {
       rollback.erase(it->first);
     }
   }
-  if (!rollback.empty()) SHOAL_TRYV(inner_->write(std::move(rollback)));
+  SHOAL_TRYV(flush_batch());
   undo_.clear();
   return rolled_back;
 }

@@ -740,6 +740,7 @@ Result<FoldStats> LmdbEngine::fold_segment(std::uint32_t segment, std::uint32_t 
   SHOAL_TRYV(check_open());
   SHOAL_TRY(range, index_segment_range(segment, segment_count));
   const std::size_t chunk_keys = std::max<std::size_t>(1, limits().fold_chunk_keys);
+  const std::size_t chunk_bytes = limits().fold_chunk_bytes;
   FoldStats stats;
   std::string resume = LmdbEnvironment::Impl::index_key(range.first, {});
   std::string end;
@@ -756,10 +757,11 @@ Result<FoldStats> LmdbEngine::fold_segment(std::uint32_t segment, std::uint32_t 
       if (cursor.rc() != 0) return mdb_error(cursor.rc(), "opening a cursor");
       MDB_val k = to_val(resume), v;
       int rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_SET_RANGE);
+      std::size_t bytes = 0;
       for (; rc == 0; rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT)) {
         std::string_view index_key = from_val(k);
         if (!end.empty() && index_key >= end) break;
-        if (chunk.size() >= chunk_keys) {
+        if (chunk.size() >= chunk_keys || (bytes >= chunk_bytes && !chunk.empty())) {
           more = true;
           break;
         }
@@ -777,6 +779,7 @@ Result<FoldStats> LmdbEngine::fold_segment(std::uint32_t segment, std::uint32_t 
           for (auto& e : entries)
             if (segment_of(e.first, kSegmentIndexCount) == key_segment) chunk.push_back(std::move(e));
         }
+        bytes += stored.size() + dv.mv_size;
         last_index_key.assign(index_key);
       }
       if (rc != 0 && rc != MDB_NOTFOUND) return mdb_error(rc, "folding a segment of engine " + name_);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "base/failpoint.hpp"
 #include "storage/lmdb_engine.hpp"
 #include "tests/storage/temp_dir.hpp"
 
@@ -117,4 +118,32 @@ TEST_CASE("crash: every write acknowledged in sync mode survives SIGKILL", "[sto
     // The close of this check run is clean; the next child's open marks it unclean again.
     REQUIRE(e.close());
   }
+}
+
+TEST_CASE("crash: abort at storage.commit.after keeps the committed write", "[storage][lmdb][crash]") {
+  test::TempDir dir;
+  pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    signal(SIGABRT, SIG_DFL);  // die of the abort, not of the test framework's report
+    failpoint::enable();
+    auto env = LmdbEnvironment::open(dir.path());
+    if (!env) _exit(2);
+    auto engine = env.value()->open_engine("vnode/1");
+    if (!engine || !engine.value()->put("before", "1")) _exit(3);
+    if (!failpoint::set("storage.commit.after", "abort")) _exit(4);
+    (void)engine.value()->put("at-abort", "2");  // commits, then the process aborts
+    _exit(5);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  REQUIRE(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGABRT);
+  auto env = LmdbEnvironment::open(dir.path());
+  REQUIRE(env);
+  auto engine = env.value()->open_engine("vnode/1");
+  REQUIRE(engine);
+  CHECK_FALSE(engine.value()->metadata().previous_shutdown_clean);
+  CHECK(engine.value()->get("before").value() == "1");
+  CHECK(engine.value()->get("at-abort").value() == "2");
 }
