@@ -39,6 +39,7 @@ enum class TypeTag : std::uint8_t {
   hll = 16,
   any_crdt = 30,
   object = 40,
+  ring_state = 50,  // ring/ring.hpp (kRingTypeTag)
   // 80..89 are taken by storage/merkle.hpp (tree, root, branch level,
   // segment set, key-hash list); storage cannot include this header, so the
   // numbers are listed here to keep one registry of tags.
