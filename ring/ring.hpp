@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "crdt/crdt.hpp"
 #include "crdt/vclock.hpp"
 #include "ring/claim.hpp"
 #include "ring/partition.hpp"
@@ -30,8 +31,8 @@
 
 namespace shoal::ring {
 
-// Wire and disk type tag of a ring state (kept clear of crdt::TypeTag values).
-inline constexpr std::uint8_t kRingTypeTag = 50;
+// Wire and disk type tag of a ring state, from the one registry of tags.
+inline constexpr std::uint8_t kRingTypeTag = static_cast<std::uint8_t>(crdt::TypeTag::ring_state);
 inline constexpr std::uint8_t kRingVersion = 1;
 inline constexpr std::size_t kClusterNameBytesMax = 255;
 
