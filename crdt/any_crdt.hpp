@@ -63,6 +63,14 @@ struct MapFieldOp {
 struct AnyValue;
 // A map's value: present fields in key order.
 struct MapValue {
+  // Defined below AnyValue: the vector's members need it complete.
+  MapValue();
+  MapValue(const MapValue& other);
+  MapValue(MapValue&& other) noexcept;
+  MapValue& operator=(const MapValue& other);
+  MapValue& operator=(MapValue&& other) noexcept;
+  ~MapValue();
+
   std::vector<std::pair<FieldKey, AnyValue>> fields;
   const AnyValue* find(std::string_view name, TypeTag type) const;
   friend bool operator==(const MapValue&, const MapValue&);
@@ -74,6 +82,13 @@ struct AnyValue {
       value;
   friend bool operator==(const AnyValue&, const AnyValue&) = default;
 };
+
+inline MapValue::MapValue() = default;
+inline MapValue::MapValue(const MapValue& other) = default;
+inline MapValue::MapValue(MapValue&& other) noexcept = default;
+inline MapValue& MapValue::operator=(const MapValue& other) = default;
+inline MapValue& MapValue::operator=(MapValue&& other) noexcept = default;
+inline MapValue::~MapValue() = default;
 
 // Owns a Map on the heap with value semantics (deep copy).
 class MapBox {
