@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "storage/lmdb_engine.hpp"
+#include "storage/segment.hpp"
 #include "tests/bench/bench.hpp"
 
 namespace {
@@ -88,7 +89,9 @@ BENCHMARK(BM_StoragePut)
     ->UseRealTime();
 
 // The reference: one mdb_put per key in one write transaction per batch.
-void BM_LmdbRawPut(benchmark::State& state) {
+// With `indexed` it also writes the segment-index entry the engine keeps, i.e.
+// the same B-tree work as the engine without the engine around it.
+void raw_put(benchmark::State& state, bool indexed) {
   const auto batch_size = static_cast<std::size_t>(state.range(0));
   const bool nosync = state.range(1) != 0;
   BenchDir dir;
@@ -102,17 +105,27 @@ void BM_LmdbRawPut(benchmark::State& state) {
     return;
   }
   MDB_txn* txn = nullptr;
-  MDB_dbi dbi;
+  MDB_dbi dbi, index_dbi;
   mdb_txn_begin(env, nullptr, 0, &txn);
   mdb_dbi_open(txn, "d/vnode/0", MDB_CREATE, &dbi);
+  mdb_dbi_open(txn, "s/vnode/0", MDB_CREATE, &index_dbi);
   mdb_txn_commit(txn);
   std::uint64_t next = 0;
+  std::string index_key;
   for (auto _ : state) {
     mdb_txn_begin(env, nullptr, 0, &txn);
     for (std::size_t i = 0; i < batch_size; ++i) {
       std::string key = bench_key(next++);
       MDB_val k{key.size(), key.data()}, v{kValue.size(), const_cast<char*>(kValue.data())};
       mdb_put(txn, dbi, &k, &v, 0);
+      if (indexed) {
+        std::uint32_t segment = segment_of(key, kSegmentIndexCount);
+        index_key.clear();
+        for (int b = 3; b >= 0; --b) index_key.push_back(static_cast<char>((segment >> (8 * b)) & 0xff));
+        index_key.append(key);
+        MDB_val ik{index_key.size(), index_key.data()}, empty{0, nullptr};
+        mdb_put(txn, index_dbi, &ik, &empty, 0);
+      }
     }
     if (mdb_txn_commit(txn) != 0) state.SkipWithError("mdb_txn_commit failed");
   }
@@ -120,9 +133,17 @@ void BM_LmdbRawPut(benchmark::State& state) {
   state.counters["file_MiB"] = file_mib(dir.path());
   mdb_env_close(env);
 }
+
+void BM_LmdbRawPut(benchmark::State& state) { raw_put(state, false); }
+void BM_LmdbRawPutIndexed(benchmark::State& state) { raw_put(state, true); }
 BENCHMARK(BM_LmdbRawPut)
     ->ArgNames({"batch", "nosync"})
     ->ArgsProduct({{1, 100, 1000}, {0, 1}})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK(BM_LmdbRawPutIndexed)
+    ->ArgNames({"batch", "nosync"})
+    ->ArgsProduct({{1000}, {0, 1}})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
