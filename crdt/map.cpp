@@ -189,8 +189,16 @@ Result<Map> Map::apply(const Op& op, const Actor& actor) {
   if (op.fields.size() > kMapOpFieldsMax)
     return make_error(Errc::too_large, "map op has " + std::to_string(op.fields.size()) +
                                            " field operations; at most " + std::to_string(kMapOpFieldsMax));
-  if (op_depth(op) > kMapDepthMax)
+  const std::size_t depth = op_depth(op);
+  if (depth > kMapDepthMax)
     return make_error(Errc::invalid_argument, "map op nests maps deeper than " + std::to_string(kMapDepthMax));
+  // Each level records nested clocks under a prefixed actor; the deepest
+  // record must still be a decodable actor.
+  if (actor.size() + kFieldPrefixBytes * depth > kActorBytesMax)
+    return make_error(Errc::invalid_argument, "actor too long for a map nested " + std::to_string(depth) +
+                                                  " deep (at most " +
+                                                  std::to_string(kActorBytesMax - kFieldPrefixBytes * depth) +
+                                                  " bytes)");
   // All or nothing: work on a copy (an op touches one object, which is
   // decoded and re-encoded whole anyway).
   Map next = *this;

@@ -238,6 +238,13 @@ TEST_CASE("map remove of an absent field without context is refused, and ops are
   REQUIRE(mismatched.has_error());
   CHECK(mismatched.error().code == Errc::invalid_argument);
   CHECK(map.apply(Map::Op{{MapFieldOp::update("n", PnCounter::Op::increment(1))}}, "\xff" "x").has_error());
+  // The map records nested clocks under prefixed actors, which must stay
+  // within the actor limit.
+  auto long_actor = map.apply(Map::Op{{MapFieldOp::update("n", PnCounter::Op::increment(1))}},
+                              std::string(kActorBytesMax - 5, 'a'));
+  REQUIRE(long_actor.has_error());
+  CHECK(long_actor.error().code == Errc::invalid_argument);
+  CHECK(map == before);
 }
 
 TEST_CASE("map update wins over a concurrent remove, keeping only the unobserved part", "[map]") {
