@@ -134,9 +134,10 @@ class Engine {
   // Orderly shutdown: records the clean shutdown. Further calls fail.
   virtual Result<void> close() = 0;
 
-  // Conveniences over submit().
+  // Conveniences over submit(). write() waits for durability; an engine may
+  // commit on the caller's thread when nothing else is queued.
   std::future<Result<void>> submit(WriteBatch batch);
-  Result<void> write(WriteBatch batch);
+  virtual Result<void> write(WriteBatch batch);
   Result<void> put(std::string_view key, std::string_view value);
   Result<void> erase(std::string_view key);
 };
