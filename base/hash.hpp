@@ -23,6 +23,10 @@ Hash128 hash128(std::string_view bytes);
 
 // Incremental 64-bit hash over several pieces, equal to hash64 of their
 // length-prefixed concatenation (lengths make ("ab","c") differ from ("a","bc")).
+// The placement hash of a key: hash64 of (bucket type, bucket, key), each
+// length-prefixed. The ring places keys by it and clients route by it.
+std::uint64_t key_hash(std::string_view bucket_type, std::string_view bucket, std::string_view key);
+
 class Hasher64 {
  public:
   Hasher64();

@@ -36,6 +36,9 @@ enum class Errc : int {
   unavailable = 12,         // not enough replicas or nodes to do it
   overloaded = 13,
   injected = 14,            // a failpoint fired
+  unknown_outcome = 15,     // a write timed out after it was sent: it may or may not have been applied
+  refused = 16,             // a peer or a data directory that does not belong to this cluster
+  shutting_down = 17,       // the node is stopping and takes no new requests
 };
 
 std::string_view errc_name(Errc code);
@@ -73,6 +76,9 @@ inline std::string_view errc_name(Errc code) {
     case Errc::unavailable: return "unavailable";
     case Errc::overloaded: return "overloaded";
     case Errc::injected: return "injected";
+    case Errc::unknown_outcome: return "unknown_outcome";
+    case Errc::refused: return "refused";
+    case Errc::shutting_down: return "shutting_down";
   }
   return "unknown";
 }

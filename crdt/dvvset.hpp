@@ -40,7 +40,7 @@ struct DvvSetLimits {
 // limit may legitimately exceed it.
 inline constexpr std::size_t kDvvSetSiblingsDecodeMax = 1 << 16;
 inline constexpr std::size_t kDvvSetActorsDecodeMax = kClockEntriesMax;
-inline constexpr std::size_t kDvvSetValueBytesMax = 32 * 1024 * 1024;
+inline constexpr std::size_t kDvvSetValueBytesMax = 64 * 1024 * 1024;
 
 // How a sibling value is encoded; specialise for types without encode/decode
 // members.

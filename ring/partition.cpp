@@ -8,11 +8,7 @@
 namespace shoal::ring {
 
 std::uint64_t key_hash(std::string_view bucket_type, std::string_view bucket, std::string_view key) {
-  Hasher64 hasher;
-  hasher.add(bucket_type);
-  hasher.add(bucket);
-  hasher.add(key);
-  return hasher.digest();
+  return shoal::key_hash(bucket_type, bucket, key);
 }
 
 Result<void> validate_partition_count(std::uint32_t partition_count) {

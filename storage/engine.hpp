@@ -53,11 +53,17 @@ class WriteBatch {
   void clear() {
     ops_.clear();
     bytes_ = 0;
+    durable_ = false;
   }
+  // A durable batch is fsynced before it is acknowledged even when the
+  // engine runs in nosync mode (a write the client asked `dw` for).
+  void set_durable(bool durable) { durable_ = durable; }
+  bool durable() const { return durable_; }
 
  private:
   std::vector<WriteOp> ops_;
   std::size_t bytes_ = 0;
+  bool durable_ = false;
 };
 
 // Checks a batch against the limits (empty key, key/value/batch too large).

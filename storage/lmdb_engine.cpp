@@ -249,6 +249,7 @@ struct Submission {
   WriteCallback done;
   std::size_t ops = 1;
   std::size_t bytes = 0;
+  bool durable = false;  // fsync before acknowledging, even in nosync mode
 };
 
 struct LmdbEnvironment::Impl {
@@ -467,7 +468,11 @@ struct LmdbEnvironment::Impl {
         gate.leave();
         if (rc == 0) {
           ++commits;
-          if (options.sync_mode == SyncMode::sync) ++syncs;
+          if (options.sync_mode == SyncMode::sync) {
+            ++syncs;
+          } else if (std::any_of(group.begin(), group.end(), [](const Submission& s) { return s.durable; })) {
+            if (Result<void> synced = sync_now(); !synced) return finish(synced.error());
+          }
           if (failpoint::eval("storage.commit.after") == failpoint::Action::error)
             return finish(make_error(Errc::injected, "failpoint storage.commit.after fired after a durable commit"));
           return finish(std::nullopt);
@@ -618,6 +623,7 @@ class LmdbEngine final : public Engine {
     Submission submission;
     submission.ops = batch.size();
     submission.bytes = batch.bytes();
+    submission.durable = batch.durable();
     submission.done = std::move(done);
     submission.apply = [env = env_.get(), data = data_, index = index_, batch = std::move(batch)](
                            MDB_txn* txn, Result<void>& own) -> int {

@@ -4,7 +4,7 @@
 # one command to run and fails.
 shoal_packages=(
   build-essential cmake ninja-build pkg-config
-  libzmq3-dev cppzmq-dev libmsgpack-cxx-dev liblmdb-dev lmdb-utils
+  libzmq3-dev cppzmq-dev libmsgpack-cxx-dev liblmdb-dev lmdb-utils libsodium-dev
   libboost-dev libboost-program-options-dev
   catch2 libbenchmark-dev libxxhash-dev libspdlog-dev libfmt-dev libreadline-dev
   clang-14 libclang-rt-14-dev

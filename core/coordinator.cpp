@@ -1,0 +1,553 @@
+#include "core/coordinator.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "base/hash.hpp"
+#include "core/vnode.hpp"
+
+namespace shoal::core {
+
+using net::MessageType;
+
+// ---- shared ----------------------------------------------------------------------
+
+std::string encode_view_reply(MessageType request, std::uint64_t request_id, const net::ObjectView& view) {
+  net::MessageWriter w(net::reply_type(request), request_id, net::kObjectViewFields);
+  net::encode_object_view(w.packer(), view);
+  return w.finish();
+}
+
+net::ObjectView replica_view(const crdt::Object& object) {
+  net::ObjectView view;
+  view.found = true;
+  view.datatype = object.datatype();
+  view.context = net::encode_context(object.context());
+  if (object.datatype() == crdt::Datatype::plain) {
+    for (const auto& s : object.siblings())
+      view.siblings.push_back(
+          net::SiblingView{s.value, s.content_type, s.user_metadata, s.last_modified.physical_us, s.tombstone});
+  } else {
+    view.value = object.crdt().value();
+    if (object.is_tombstone()) {
+      net::SiblingView mark;
+      mark.deleted = true;
+      mark.last_modified_us = object.deleted_at().physical_us;
+      view.siblings.push_back(mark);
+    }
+  }
+  if (auto expires = object.expires_at()) view.expires_at_us = expires->physical_us;
+  return view;
+}
+
+void Coordinator::answer(std::string reply, bool final, bool error) {
+  if (answered_) return;
+  if (final) answered_ = true;
+  host_.respond(id_, std::move(reply), final, error);
+}
+
+void Coordinator::answer_error(const Error& error) { answer(net::encode_error(request_id_, error), true, true); }
+
+// ---- get ---------------------------------------------------------------------------
+
+GetCoordinator::GetCoordinator(CoordinatorHost& host, std::uint64_t id, std::uint64_t request_id,
+                               KeyRequestPlan plan, ReadQuorumSpec spec)
+    : Coordinator(host, id, request_id), plan_(std::move(plan)), quorum_(spec) {
+  replicas_.resize(plan_.preflist.entries.size());
+}
+
+void GetCoordinator::start() {
+  host_.set_timer(id_, plan_.timeout_ms, kTimeoutTimer);
+  VnodeGet request;
+  request.key = plan_.key;
+  for (std::size_t i = 0; i < plan_.preflist.entries.size(); ++i) {
+    const auto& entry = plan_.preflist.entries[i];
+    request.partition = entry.partition;
+    if (auto sent = host_.send_to_vnode(entry, encode(id_, request)); !sent)
+      record(i, ReplicaState::State::failed, {});
+  }
+  decide();
+}
+
+void GetCoordinator::record(std::size_t index, ReplicaState::State state, std::string object) {
+  if (replicas_[index].state != ReplicaState::State::pending) return;
+  replicas_[index].state = state;
+  replicas_[index].object = std::move(object);
+  bool primary = plan_.preflist.entries[index].role == ring::Role::primary;
+  switch (state) {
+    case ReplicaState::State::found: quorum_.add(ReadQuorum::Reply::found, primary); break;
+    case ReplicaState::State::notfound: quorum_.add(ReadQuorum::Reply::notfound, primary); break;
+    default: quorum_.add(ReadQuorum::Reply::failed, primary); break;
+  }
+}
+
+void GetCoordinator::on_reply(const net::Envelope& envelope) {
+  if (static_cast<MessageType>(envelope.type) != MessageType::vnode_get_reply) return;
+  auto reply = decode_vnode_get_reply(envelope.body);
+  if (!reply) return;
+  for (std::size_t i = 0; i < plan_.preflist.entries.size(); ++i) {
+    if (plan_.preflist.entries[i].partition != reply.value().partition) continue;
+    switch (reply.value().status) {
+      case ReplyStatus::ok: record(i, ReplicaState::State::found, std::move(reply.value().object)); break;
+      case ReplyStatus::notfound: record(i, ReplicaState::State::notfound, {}); break;
+      case ReplyStatus::error: record(i, ReplicaState::State::failed, {}); break;
+    }
+  }
+  decide();
+}
+
+std::optional<crdt::Object> GetCoordinator::merged() {
+  std::optional<crdt::Object> out;
+  for (auto& replica : replicas_) {
+    if (replica.state != ReplicaState::State::found) continue;
+    auto object = decode_object(replica.object);
+    if (!object) {
+      spdlog::warn("get {}/{}: a replica sent an object that does not decode: {}", plan_.key.bucket_type,
+                   plan_.key.bucket, object.error().message);
+      replica.state = ReplicaState::State::failed;
+      continue;
+    }
+    out = out ? merge_replicas(std::move(*out), object.value(), plan_.props) : std::move(object).value();
+  }
+  return out;
+}
+
+void GetCoordinator::decide() {
+  if (!answered_) {
+    QuorumOutcome outcome = quorum_.outcome();
+    if (outcome == QuorumOutcome::found || outcome == QuorumOutcome::notfound) {
+      net::ObjectView view;
+      view.datatype = plan_.props.datatype;
+      if (outcome == QuorumOutcome::found) {
+        if (auto object = merged()) view = net::object_view(*object, host_.now());
+      } else if (auto object = merged()) {
+        // Not found by quorum, but a tombstone's context is still useful.
+        view.context = net::encode_context(object->context());
+      }
+      answer(encode_view_reply(MessageType::get, request_id_, view));
+    } else if (outcome == QuorumOutcome::failed) {
+      answer_error(make_error(Errc::unavailable, quorum_.failure()));
+    }
+  }
+  if (quorum_.all_replied()) repair_and_finish();
+}
+
+void GetCoordinator::repair_and_finish() {
+  if (repaired_) return;
+  repaired_ = true;
+  finish();
+  std::optional<crdt::Object> object = merged();
+  if (!object) return;
+  std::string bytes = encode_object(*object);
+  std::size_t holders = 0;
+  for (std::size_t i = 0; i < replicas_.size(); ++i) {
+    const auto& replica = replicas_[i];
+    if (replica.state == ReplicaState::State::failed) continue;
+    if (replica.state == ReplicaState::State::found && replica.object == bytes) {
+      ++holders;
+      continue;
+    }
+    VnodePut repair;
+    repair.partition = plan_.preflist.entries[i].partition;
+    repair.object = bytes;
+    if (host_.send_to_vnode(plan_.preflist.entries[i], encode(id_, repair)))
+      host_.stats().read_repairs.fetch_add(1, std::memory_order_relaxed);
+  }
+  // Every primary holds the same tombstone: it can go once the delay passed
+  // (a get that sees it again later reaps it then).
+  if (object->is_tombstone() && holders == plan_.props.n_val && plan_.preflist.complete) {
+    VnodeReap reap;
+    reap.key = plan_.key;
+    reap.value_hash = hash64(bytes);
+    for (const auto& entry : plan_.preflist.entries) {
+      if (entry.role != ring::Role::primary) continue;
+      reap.partition = entry.partition;
+      (void)host_.send_to_vnode(entry, encode(id_, reap));
+    }
+  }
+}
+
+void GetCoordinator::on_timer(std::uint32_t tag) {
+  if (tag != kTimeoutTimer) return;
+  if (!answered_) {
+    host_.stats().requests_timed_out.fetch_add(1, std::memory_order_relaxed);
+    answer_error(make_error(Errc::timeout, "timed out after " + std::to_string(plan_.timeout_ms) +
+                                               " ms: " + quorum_.failure()));
+  }
+  // Repair with what came back; replicas that never answered are left to
+  // the next read (or anti-entropy).
+  for (std::size_t i = 0; i < replicas_.size(); ++i)
+    if (replicas_[i].state == ReplicaState::State::pending) replicas_[i].state = ReplicaState::State::failed;
+  repair_and_finish();
+}
+
+// ---- put / delete / update ------------------------------------------------------------
+
+WriteCoordinator::WriteCoordinator(CoordinatorHost& host, std::uint64_t id, std::uint64_t request_id,
+                                   MessageType type, KeyRequestPlan plan, WriteQuorumSpec spec, std::string request,
+                                   std::uint64_t ttl_ms, bool return_body)
+    : Coordinator(host, id, request_id),
+      type_(type),
+      plan_(std::move(plan)),
+      quorum_(spec),
+      request_(std::move(request)),
+      ttl_ms_(ttl_ms),
+      return_body_(return_body) {
+  replied_.assign(plan_.preflist.entries.size(), false);
+}
+
+void WriteCoordinator::start() {
+  host_.set_timer(id_, plan_.timeout_ms, kTimeoutTimer);
+  bool found = false;
+  for (std::size_t i = 0; i < plan_.preflist.entries.size(); ++i) {
+    if (plan_.preflist.entries[i].node == host_.self()) {
+      coordinator_index_ = i;
+      found = true;
+      break;
+    }
+  }
+  SHOAL_ASSERT(found, "a write is coordinated only by a node holding one of its replicas");
+  VnodeCoordinate request;
+  request.partition = plan_.preflist.entries[coordinator_index_].partition;
+  request.durable = quorum_.spec().dw > 0;
+  request.ttl_ms = ttl_ms_;
+  request.request = std::move(request_);
+  if (auto sent = host_.send_to_vnode(plan_.preflist.entries[coordinator_index_], encode(id_, request)); !sent) {
+    answer_error(make_error(sent.error().code, "the coordinating replica refused the write: " + sent.error().message));
+    finish();
+  }
+}
+
+void WriteCoordinator::on_reply(const net::Envelope& envelope) {
+  auto type = static_cast<MessageType>(envelope.type);
+  if (type == MessageType::vnode_coordinate_reply) {
+    auto reply = decode_vnode_coordinate_reply(envelope.body);
+    if (!reply || !object_.empty()) return;
+    if (reply.value().status != ReplyStatus::ok) {
+      // Nothing was written anywhere: a clean failure.
+      answer_error(reply.value().error);
+      finish();
+      return;
+    }
+    object_ = std::move(reply.value().object);
+    VnodePut put;
+    put.durable = quorum_.spec().dw > 0;
+    put.object = object_;
+    for (std::size_t i = 0; i < plan_.preflist.entries.size(); ++i) {
+      if (i == coordinator_index_) continue;
+      const auto& entry = plan_.preflist.entries[i];
+      put.partition = entry.partition;
+      if (auto sent = host_.send_to_vnode(entry, encode(id_, put)); !sent) {
+        replied_[i] = true;
+        ++replies_;
+        all_acked_ = false;
+        quorum_.add_failure(entry.role == ring::Role::primary);
+      }
+    }
+    decide();
+    return;
+  }
+  if (type != MessageType::vnode_put_reply) return;
+  auto reply = decode_vnode_put_reply(envelope.body);
+  if (!reply) return;
+  for (std::size_t i = 0; i < plan_.preflist.entries.size(); ++i) {
+    if (plan_.preflist.entries[i].partition != reply.value().partition || replied_[i]) continue;
+    // The coordinating vnode acknowledges only after its "ready" reply;
+    // an error from it before that is handled above.
+    replied_[i] = true;
+    ++replies_;
+    bool primary = plan_.preflist.entries[i].role == ring::Role::primary;
+    if (reply.value().status == ReplyStatus::ok) {
+      quorum_.add_ack(primary, reply.value().durable);
+    } else {
+      all_acked_ = false;
+      quorum_.add_failure(primary);
+      if (object_.empty() && i == coordinator_index_) {
+        answer_error(reply.value().error);
+        finish();
+        return;
+      }
+    }
+  }
+  decide();
+}
+
+void WriteCoordinator::decide() {
+  if (!answered_) {
+    QuorumOutcome outcome = quorum_.outcome();
+    if (outcome == QuorumOutcome::met) {
+      net::ObjectView view;
+      view.datatype = plan_.props.datatype;
+      if (auto object = decode_object(object_)) {
+        if (return_body_) {
+          view = net::object_view(object.value(), host_.now());
+        } else {
+          view.context = net::encode_context(object.value().context());
+        }
+      }
+      answer(encode_view_reply(type_, request_id_, view));
+    } else if (outcome == QuorumOutcome::failed) {
+      answer_error(make_error(Errc::unavailable, quorum_.failure()));
+    }
+  }
+  maybe_finish();
+}
+
+void WriteCoordinator::maybe_finish() {
+  if (replies_ < plan_.preflist.entries.size()) return;
+  // A delete every primary acknowledged: reap the tombstone after the delay.
+  if (type_ == MessageType::del && all_acked_ && plan_.preflist.complete && !reap_scheduled_) {
+    reap_scheduled_ = true;
+    host_.set_timer(id_, host_.tombstone_reap_delay_ms(), kReapTimer);
+    return;
+  }
+  if (!reap_scheduled_) finish();
+}
+
+void WriteCoordinator::on_timer(std::uint32_t tag) {
+  if (tag == kReapTimer) {
+    VnodeReap reap;
+    reap.key = plan_.key;
+    reap.value_hash = hash64(object_);
+    for (const auto& entry : plan_.preflist.entries) {
+      if (entry.role != ring::Role::primary) continue;
+      reap.partition = entry.partition;
+      (void)host_.send_to_vnode(entry, encode(id_, reap));
+    }
+    finish();
+    return;
+  }
+  if (tag != kTimeoutTimer || reap_scheduled_) return;
+  if (!answered_) {
+    host_.stats().requests_timed_out.fetch_add(1, std::memory_order_relaxed);
+    std::string why = object_.empty() ? "the coordinating replica did not answer" : quorum_.failure();
+    answer_error(make_error(Errc::timeout, "timed out after " + std::to_string(plan_.timeout_ms) + " ms: " + why));
+  }
+  finish();
+}
+
+// ---- list keys / buckets ----------------------------------------------------------------
+
+ListCoordinator::ListCoordinator(CoordinatorHost& host, std::uint64_t id, std::uint64_t request_id,
+                                 net::ListRequest request, std::uint32_t n_val, std::uint32_t timeout_ms)
+    : Coordinator(host, id, request_id), request_(std::move(request)), n_val_(n_val), timeout_ms_(timeout_ms) {}
+
+void ListCoordinator::start() {
+  partition_ = 0;
+  candidates_ = host_.ring().placement().primaries(partition_, n_val_).entries;
+  candidate_ = 0;
+  ask();
+}
+
+void ListCoordinator::ask() {
+  while (candidate_ < candidates_.size()) {
+    const auto& entry = candidates_[candidate_];
+    if (!host_.reachable(entry.node)) {
+      ++candidate_;
+      continue;
+    }
+    VnodeFold fold;
+    fold.partition = entry.partition;
+    fold.buckets = request_.type == MessageType::list_buckets;
+    fold.bucket_type = request_.bucket_type;
+    fold.bucket = request_.bucket;
+    fold.start_after = resume_after_;
+    fold.limit = host_.list_page_keys();
+    fold.ring_size = host_.ring().partition_count();
+    fold.key_partition = partition_;
+    ++attempt_;
+    if (host_.send_to_vnode(entry, encode(id_, fold))) {
+      host_.set_timer(id_, timeout_ms_, kTimeoutTimer + static_cast<std::uint32_t>(attempt_ << 2));
+      return;
+    }
+    ++candidate_;
+  }
+  answer_error(make_error(Errc::unavailable, "listing incomplete: no replica of partition " +
+                                                 std::to_string(partition_) + " answered"));
+  finish();
+}
+
+void ListCoordinator::next_replica(const std::string& why) {
+  spdlog::debug("list: partition {} replica failed ({}); trying the next one", partition_, why);
+  ++candidate_;
+  ask();
+}
+
+void ListCoordinator::flush_page(bool final) {
+  if (request_.type == MessageType::list_buckets && !final) return;
+  net::ListPage page;
+  page.done = final;
+  if (request_.type == MessageType::list_buckets) {
+    page.names.assign(buckets_.begin(), buckets_.end());
+  } else {
+    page.names = std::move(page_);
+    page_.clear();
+  }
+  if (!final && page.names.empty()) return;
+  if (final) {
+    answer(net::encode_list_page(request_.type, request_id_, page), true);
+  } else {
+    host_.respond(id_, net::encode_list_page(request_.type, request_id_, page), false, false);
+  }
+}
+
+void ListCoordinator::on_reply(const net::Envelope& envelope) {
+  if (static_cast<MessageType>(envelope.type) != MessageType::vnode_fold_reply || done_) return;
+  auto reply = decode_vnode_fold_reply(envelope.body);
+  if (!reply || candidate_ >= candidates_.size() || reply.value().partition != candidates_[candidate_].partition)
+    return;
+  ++attempt_;  // the pending timer is now stale
+  if (reply.value().status != ReplyStatus::ok) return next_replica(reply.value().error.message);
+  for (auto& name : reply.value().names) {
+    if (request_.type == MessageType::list_buckets) {
+      buckets_.insert(std::move(name));
+      if (buckets_.size() > 100'000) {
+        answer_error(make_error(Errc::too_large, "more than 100000 buckets: list keys of a known bucket instead"));
+        finish();
+        return;
+      }
+    } else {
+      page_.push_back(std::move(name));
+    }
+  }
+  if (page_.size() >= host_.list_page_keys()) flush_page(false);
+  if (!reply.value().done) {
+    resume_after_ = reply.value().resume_after;
+    ask();
+    return;
+  }
+  resume_after_.clear();
+  if (++partition_ >= host_.ring().partition_count()) {
+    flush_page(true);
+    finish();
+    return;
+  }
+  candidates_ = host_.ring().placement().primaries(partition_, n_val_).entries;
+  candidate_ = 0;
+  ask();
+}
+
+void ListCoordinator::on_timer(std::uint32_t tag) {
+  if (done_ || (tag & 3) != kTimeoutTimer || (tag >> 2) != static_cast<std::uint32_t>(attempt_)) return;
+  host_.stats().requests_timed_out.fetch_add(1, std::memory_order_relaxed);
+  next_replica("timed out");
+}
+
+// ---- replica-get -------------------------------------------------------------------------
+
+ReplicaGetCoordinator::ReplicaGetCoordinator(CoordinatorHost& host, std::uint64_t id, std::uint64_t request_id,
+                                             KeyRequestPlan plan)
+    : Coordinator(host, id, request_id), plan_(std::move(plan)) {
+  replies_.resize(plan_.preflist.entries.size());
+}
+
+void ReplicaGetCoordinator::start() {
+  host_.set_timer(id_, plan_.timeout_ms, kTimeoutTimer);
+  VnodeGet request;
+  request.key = plan_.key;
+  for (std::size_t i = 0; i < plan_.preflist.entries.size(); ++i) {
+    request.partition = plan_.preflist.entries[i].partition;
+    if (auto sent = host_.send_to_vnode(plan_.preflist.entries[i], encode(id_, request)); !sent) {
+      VnodeGetReply failed;
+      failed.partition = request.partition;
+      failed.status = ReplyStatus::error;
+      failed.error = sent.error();
+      replies_[i] = failed;
+    } else {
+      ++pending_;
+    }
+  }
+  if (pending_ == 0) finish_answer();
+}
+
+void ReplicaGetCoordinator::on_reply(const net::Envelope& envelope) {
+  if (static_cast<MessageType>(envelope.type) != MessageType::vnode_get_reply) return;
+  auto reply = decode_vnode_get_reply(envelope.body);
+  if (!reply) return;
+  for (std::size_t i = 0; i < plan_.preflist.entries.size(); ++i) {
+    if (plan_.preflist.entries[i].partition != reply.value().partition || replies_[i]) continue;
+    replies_[i] = std::move(reply).value();
+    if (--pending_ == 0) finish_answer();
+    return;
+  }
+}
+
+void ReplicaGetCoordinator::on_timer(std::uint32_t tag) {
+  if (tag == kTimeoutTimer && !done_) finish_answer();
+}
+
+void ReplicaGetCoordinator::finish_answer() {
+  std::vector<net::ReplicaView> views;
+  for (std::size_t i = 0; i < plan_.preflist.entries.size(); ++i) {
+    const auto& entry = plan_.preflist.entries[i];
+    net::ReplicaView view;
+    view.node = entry.node;
+    view.partition = entry.partition;
+    view.primary = entry.role == ring::Role::primary;
+    if (!replies_[i]) {
+      view.status = 2;
+      view.error = "no answer within " + std::to_string(plan_.timeout_ms) + " ms";
+    } else if (replies_[i]->status == ReplyStatus::notfound) {
+      view.status = 1;
+      view.object.datatype = plan_.props.datatype;
+    } else if (replies_[i]->status == ReplyStatus::error) {
+      view.status = 2;
+      view.error = replies_[i]->error.to_string();
+    } else if (auto object = decode_object(replies_[i]->object)) {
+      view.status = 0;
+      view.object = replica_view(object.value());
+    } else {
+      view.status = 2;
+      view.error = "stored object does not decode: " + object.error().message;
+    }
+    views.push_back(std::move(view));
+  }
+  answer(net::encode_replica_views(request_id_, views));
+  finish();
+}
+
+// ---- members -----------------------------------------------------------------------------
+
+MembersCoordinator::MembersCoordinator(CoordinatorHost& host, std::uint64_t id, std::uint64_t request_id,
+                                       std::uint32_t timeout_ms)
+    : Coordinator(host, id, request_id), timeout_ms_(timeout_ms) {}
+
+void MembersCoordinator::start() {
+  views_[host_.self()] = host_.own_view();
+  for (const auto& member : host_.ring().members()) {
+    if (member.node == host_.self()) continue;
+    views_[member.node] = std::nullopt;
+    if (host_.reachable(member.node) && host_.send_to_node(member.node, encode_node_view_request(id_))) ++pending_;
+  }
+  if (pending_ == 0) return finish_answer();
+  host_.set_timer(id_, timeout_ms_, kTimeoutTimer);
+}
+
+void MembersCoordinator::on_reply(const net::Envelope& envelope) {
+  if (static_cast<MessageType>(envelope.type) != MessageType::node_view_reply || done_) return;
+  auto view = decode_node_view(envelope.body);
+  if (!view) return;
+  auto it = views_.find(view.value().first);
+  if (it == views_.end() || it->second) return;
+  it->second = std::move(view.value().second);
+  if (--pending_ == 0) finish_answer();
+}
+
+void MembersCoordinator::on_timer(std::uint32_t tag) {
+  if (tag == kTimeoutTimer && !done_) finish_answer();
+}
+
+void MembersCoordinator::finish_answer() {
+  std::vector<net::MembersView> out;
+  for (const auto& [viewer, view] : views_) {
+    net::MembersView v;
+    v.viewer = viewer;
+    v.answered = view.has_value();
+    if (view)
+      for (const auto& m : *view) v.members.push_back(net::MemberState{m.node, m.status, m.reachable});
+    out.push_back(std::move(v));
+  }
+  answer(net::encode_members_view(request_id_, out));
+  finish();
+}
+
+}  // namespace shoal::core

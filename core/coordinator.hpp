@@ -1,0 +1,209 @@
+// Request coordinators: the short-lived state machine that serves one client
+// request (riak_kv's get_fsm / put_fsm), in the Erlang request-process
+// model. A coordinator is a plain object owned by the node's router actor,
+// addressed by its id (the request id of every message it sends to
+// vnodes); it never blocks and never owns a thread or socket. Its quorum
+// decisions come from the pure accounting in core/quorum.hpp; this half only
+// sends messages, handles replies and timers, and answers the client.
+//
+//   GetCoordinator       get / fetch: r, pr, notfound_ok, basic_quorum; read repair after answering
+//   WriteCoordinator     put / delete / update: the coordinating vnode applies the write, then
+//                        the other replicas merge its object; w, pw, dw; tombstone reaping
+//   ListCoordinator      list-keys / list-buckets: a coverage fold streamed in pages
+//   ReplicaGetCoordinator  admin replica-get: every replica's own copy, no repair
+//   MembersCoordinator   members: every node's view of membership and reachability
+//
+// Thread-safety: everything runs on the router's scheduler thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/bucket_types.hpp"
+#include "core/peer_messages.hpp"
+#include "core/quorum.hpp"
+#include "core/stats.hpp"
+#include "crdt/hlc.hpp"
+#include "ring/ring.hpp"
+
+namespace shoal::core {
+
+// What a coordinator needs from the node. Implemented by the router.
+class CoordinatorHost {
+ public:
+  virtual ~CoordinatorHost() = default;
+  // Sends a vnode request to a replica. An error means it certainly did not
+  // go out (the node is unreachable, or its queue is full): count it failed.
+  virtual Result<void> send_to_vnode(const ring::PreflistEntry& replica, std::string bytes) = 0;
+  // Sends a peer message to a node (members); same error rule.
+  virtual Result<void> send_to_node(const std::string& node, std::string bytes) = 0;
+  // Answers the client (final = false for one page of a stream; error: the
+  // reply is an error, for the node's error counters).
+  virtual void respond(std::uint64_t coordinator, std::string reply, bool final, bool error) = 0;
+  virtual void set_timer(std::uint64_t coordinator, std::uint32_t delay_ms, std::uint32_t tag) = 0;
+  virtual crdt::HlcTimestamp now() = 0;
+  virtual NodeStats& stats() = 0;
+  virtual const std::string& self() const = 0;
+  virtual const ring::Ring& ring() const = 0;
+  virtual const BucketTypes& bucket_types() const = 0;
+  virtual bool reachable(const std::string& node) const = 0;
+  virtual std::vector<MemberView> own_view() const = 0;
+  virtual std::uint32_t tombstone_reap_delay_ms() const = 0;
+  virtual std::uint32_t list_page_keys() const = 0;
+};
+
+class Coordinator {
+ public:
+  Coordinator(CoordinatorHost& host, std::uint64_t id, std::uint64_t request_id)
+      : host_(host), id_(id), request_id_(request_id) {}
+  virtual ~Coordinator() = default;
+  virtual void start() = 0;
+  // A reply addressed to this coordinator (a vnode or node reply).
+  virtual void on_reply(const net::Envelope& reply) = 0;
+  virtual void on_timer(std::uint32_t tag) = 0;
+  // True once the coordinator has nothing left to do and can be dropped.
+  bool done() const { return done_; }
+  bool answered() const { return answered_; }
+  std::uint64_t id() const { return id_; }
+
+  static constexpr std::uint32_t kTimeoutTimer = 1;
+  static constexpr std::uint32_t kReapTimer = 2;
+  static constexpr std::uint32_t kStepTimer = 3;
+
+ protected:
+  void answer(std::string reply, bool final = true, bool error = false);
+  void answer_error(const Error& error);
+  void finish() { done_ = true; }
+
+  CoordinatorHost& host_;
+  std::uint64_t id_;          // request id of the messages this coordinator sends
+  std::uint64_t request_id_;  // the client's request id, echoed in the answer
+  bool answered_ = false;
+  bool done_ = false;
+};
+
+// Resolved per-request settings.
+struct KeyRequestPlan {
+  crdt::ObjectKey key;
+  BucketProps props;
+  ring::Preflist preflist;
+  std::uint32_t timeout_ms = 10'000;
+};
+
+class GetCoordinator final : public Coordinator {
+ public:
+  GetCoordinator(CoordinatorHost& host, std::uint64_t id, std::uint64_t request_id, KeyRequestPlan plan,
+                 ReadQuorumSpec spec);
+  void start() override;
+  void on_reply(const net::Envelope& reply) override;
+  void on_timer(std::uint32_t tag) override;
+
+ private:
+  struct ReplicaState {
+    enum class State { pending, found, notfound, failed } state = State::pending;
+    std::string object;
+  };
+  void record(std::size_t index, ReplicaState::State state, std::string object);
+  void decide();
+  void repair_and_finish();
+  std::optional<crdt::Object> merged();
+
+  KeyRequestPlan plan_;
+  ReadQuorum quorum_;
+  std::vector<ReplicaState> replicas_;
+  bool repaired_ = false;
+};
+
+class WriteCoordinator final : public Coordinator {
+ public:
+  // `request` is the client's message, passed to the coordinating vnode.
+  WriteCoordinator(CoordinatorHost& host, std::uint64_t id, std::uint64_t request_id, net::MessageType type,
+                   KeyRequestPlan plan, WriteQuorumSpec spec, std::string request, std::uint64_t ttl_ms,
+                   bool return_body);
+  void start() override;
+  void on_reply(const net::Envelope& reply) override;
+  void on_timer(std::uint32_t tag) override;
+
+ private:
+  void decide();
+  void maybe_finish();
+
+  net::MessageType type_;
+  KeyRequestPlan plan_;
+  WriteQuorum quorum_;
+  std::string request_;
+  std::uint64_t ttl_ms_;
+  bool return_body_;
+  std::size_t coordinator_index_ = 0;
+  std::string object_;  // the coordinating vnode's new object
+  std::vector<bool> replied_;
+  std::size_t replies_ = 0;
+  bool all_acked_ = true;
+  bool reap_scheduled_ = false;
+};
+
+class ListCoordinator final : public Coordinator {
+ public:
+  ListCoordinator(CoordinatorHost& host, std::uint64_t id, std::uint64_t request_id, net::ListRequest request,
+                  std::uint32_t n_val, std::uint32_t timeout_ms);
+  void start() override;
+  void on_reply(const net::Envelope& reply) override;
+  void on_timer(std::uint32_t tag) override;
+
+ private:
+  void ask();  // the next page from the current partition's current replica
+  void next_replica(const std::string& why);
+  void flush_page(bool final);
+
+  net::ListRequest request_;
+  std::uint32_t n_val_;
+  std::uint32_t timeout_ms_;
+  std::uint32_t partition_ = 0;  // key partition being listed
+  std::vector<ring::PreflistEntry> candidates_;
+  std::size_t candidate_ = 0;
+  std::string resume_after_;
+  std::uint64_t attempt_ = 0;  // the timer of a superseded request is ignored
+  std::vector<std::string> page_;
+  std::set<std::string> buckets_;
+};
+
+class ReplicaGetCoordinator final : public Coordinator {
+ public:
+  ReplicaGetCoordinator(CoordinatorHost& host, std::uint64_t id, std::uint64_t request_id, KeyRequestPlan plan);
+  void start() override;
+  void on_reply(const net::Envelope& reply) override;
+  void on_timer(std::uint32_t tag) override;
+
+ private:
+  void finish_answer();
+  KeyRequestPlan plan_;
+  std::vector<std::optional<VnodeGetReply>> replies_;
+  std::size_t pending_ = 0;
+};
+
+class MembersCoordinator final : public Coordinator {
+ public:
+  MembersCoordinator(CoordinatorHost& host, std::uint64_t id, std::uint64_t request_id, std::uint32_t timeout_ms);
+  void start() override;
+  void on_reply(const net::Envelope& reply) override;
+  void on_timer(std::uint32_t tag) override;
+
+ private:
+  void finish_answer();
+  std::uint32_t timeout_ms_;
+  std::map<std::string, std::optional<std::vector<MemberView>>> views_;  // viewer -> view (nullopt: no answer)
+  std::size_t pending_ = 0;
+};
+
+// Reply encodings shared by the coordinators and the router.
+std::string encode_view_reply(net::MessageType request, std::uint64_t request_id, const net::ObjectView& view);
+// A replica's copy as an admin sees it: tombstones and expired objects are
+// shown (found = true, siblings marked deleted), not hidden.
+net::ObjectView replica_view(const crdt::Object& object);
+
+}  // namespace shoal::core

@@ -1,0 +1,911 @@
+#include "core/router.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "base/hash.hpp"
+#include "core/build_info.hpp"
+#include "core/peer_messages.hpp"
+
+namespace shoal::core {
+
+using net::MessageType;
+
+namespace {
+
+constexpr std::uint64_t kTickToken = 0;
+constexpr std::uint32_t kForwardTag = 7;
+constexpr std::size_t kRecvBatchMax = 512;  // messages read per readable event before yielding
+constexpr std::int64_t kHandshakeRetryUs = 1'000'000;
+constexpr std::int64_t kHandshakeTimeoutUs = 3'000'000;
+constexpr std::size_t kInboundPendingMax = 1024;  // unauthenticated connections remembered
+
+codec::Limits decode_limits(std::size_t message_bytes_max, const Limits& limits) {
+  codec::Limits l;
+  l.bytes_max = message_bytes_max;
+  l.bin_max = message_bytes_max;
+  l.array_max = limits.decode_container_max;
+  l.map_max = limits.decode_container_max;
+  l.depth_max = limits.decode_depth_max;
+  return l;
+}
+
+Op op_of(MessageType type) {
+  switch (type) {
+    case MessageType::get: return Op::get;
+    case MessageType::put: return Op::put;
+    case MessageType::del: return Op::del;
+    case MessageType::update: return Op::update;
+    case MessageType::list_keys:
+    case MessageType::list_buckets: return Op::list;
+    default: return Op::admin;
+  }
+}
+
+bool is_vnode_request(MessageType type) {
+  switch (type) {
+    case MessageType::vnode_get:
+    case MessageType::vnode_put:
+    case MessageType::vnode_coordinate:
+    case MessageType::vnode_fold:
+    case MessageType::vnode_reap: return true;
+    default: return false;
+  }
+}
+
+bool is_coordinator_reply(MessageType type) {
+  switch (type) {
+    case MessageType::vnode_get_reply:
+    case MessageType::vnode_put_reply:
+    case MessageType::vnode_coordinate_reply:
+    case MessageType::vnode_fold_reply:
+    case MessageType::vnode_reap_reply:
+    case MessageType::node_view_reply: return true;
+    default: return false;
+  }
+}
+
+crdt::ObjectLimits request_limits(const Limits& limits) {
+  crdt::ObjectLimits l = kStoredObjectLimits;
+  l.key_bytes_max = limits.key_bytes_max;
+  l.value_bytes_max = limits.object_bytes_max;
+  l.siblings_max = limits.siblings_max;
+  return l;
+}
+
+}  // namespace
+
+Router::Router(std::shared_ptr<RouterServices> services) : services_(std::move(services)) {}
+
+Router::~Router() = default;
+
+std::unique_ptr<zmq::socket_t> Router::make_socket(zmq::socket_type type, std::size_t message_bytes_max) {
+  auto socket = std::make_unique<zmq::socket_t>(*services_->zmq, type);
+  socket->set(zmq::sockopt::linger, 0);
+  socket->set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(message_bytes_max));
+  socket->set(zmq::sockopt::sndhwm, static_cast<int>(services_->config.limits.peer_queue_messages_max));
+  socket->set(zmq::sockopt::rcvhwm, static_cast<int>(services_->config.limits.peer_queue_messages_max));
+  // ZMTP heartbeats: a peer that vanished without closing its TCP
+  // connection (kill -9 of a whole machine, a partition) is noticed.
+  socket->set(zmq::sockopt::heartbeat_ivl, static_cast<int>(services_->config.heartbeat_interval_ms));
+  socket->set(zmq::sockopt::heartbeat_timeout, static_cast<int>(services_->config.peer_down_after_ms));
+  socket->set(zmq::sockopt::heartbeat_ttl, static_cast<int>(services_->config.peer_down_after_ms));
+  if (type == zmq::socket_type::router) socket->set(zmq::sockopt::router_mandatory, 1);
+  // Where CurveZMQ would be switched on: curve_server / curve_secretkey on
+  // the ROUTERs, curve_serverkey / curve_publickey / curve_secretkey on the DEALERs.
+  return socket;
+}
+
+Result<void> Router::bind(Runtime& runtime, ActorRef self) {
+  runtime_ = &runtime;
+  self_ = self;
+  const NodeConfig& config = services_->config;
+  try {
+    client_socket_ = make_socket(zmq::socket_type::router, config.limits.client_message_bytes_max);
+    client_socket_->bind(config.client_listen.endpoint());
+  } catch (const zmq::error_t& e) {
+    return make_error(Errc::busy, "cannot listen for clients on " + config.client_listen.to_string() + ": " +
+                                      e.what());
+  }
+  try {
+    peer_socket_ = make_socket(zmq::socket_type::router, config.limits.peer_message_bytes_max);
+    peer_socket_->bind(config.node.endpoint());
+  } catch (const zmq::error_t& e) {
+    return make_error(Errc::busy, "cannot listen for peers on " + config.node.host + ":" +
+                                      std::to_string(config.node.port) + ": " + e.what());
+  }
+  runtime.add_socket(0, client_socket_.get(), [this] { on_client_readable(); });
+  runtime.add_socket(0, peer_socket_.get(), [this] { on_peer_readable(); });
+  for (const auto& member : services_->ring.members()) {
+    if (member.node == config.node.full) continue;
+    auto name = NodeName::parse(member.node);
+    if (!name) return make_error(Errc::invalid_argument, "ring member " + member.node + ": " + name.error().message);
+    PeerLink link;
+    link.name = name.value();
+    link.dealer = make_socket(zmq::socket_type::dealer, config.limits.peer_message_bytes_max);
+    link.dealer->set(zmq::sockopt::immediate, 1);
+    link.dealer->set(zmq::sockopt::reconnect_ivl, 100);
+    link.dealer->set(zmq::sockopt::reconnect_ivl_max, 1000);
+    // Bind our own host as the source address, so a node on 127.0.0.2
+    // really talks from 127.0.0.2 (partitions drop by source address).
+    std::string endpoint = "tcp://" + config.node.host + ":0;" + link.name.host + ":" + std::to_string(link.name.port);
+    try {
+      link.dealer->connect(endpoint);
+    } catch (const zmq::error_t& e) {
+      return make_error(Errc::invalid_argument, "cannot connect to peer " + member.node + ": " + e.what());
+    }
+    auto index = static_cast<std::uint32_t>(peers_.size());
+    peer_index_[member.node] = index;
+    peers_.push_back(std::move(link));
+    runtime.add_socket(0, peers_.back().dealer.get(), [this, index] { on_dealer_readable(index); });
+  }
+  return ok();
+}
+
+void Router::started(ActorContext& ctx) {
+  rate_last_us_ = monotonic_us();
+  tick();
+  ctx.set_timer(services_->config.heartbeat_interval_ms, kTickToken);
+}
+
+void Router::stopping(ActorContext&) {
+  // Closing with linger 0 drops whatever is still queued: by now the node
+  // answered or failed every request it admitted.
+  for (auto& peer : peers_)
+    if (peer.dealer) peer.dealer->close();
+  if (peer_socket_) peer_socket_->close();
+  if (client_socket_) client_socket_->close();
+}
+
+crdt::HlcTimestamp Router::now() { return hlc_.now(services_->clock->now_unix_us()); }
+
+std::uint32_t Router::list_page_keys() const {
+  return static_cast<std::uint32_t>(std::min<std::size_t>(services_->config.limits.list_page_keys_max, 1000));
+}
+
+bool Router::reachable(const std::string& node) const {
+  if (node == services_->config.node.full) return true;
+  auto it = peer_index_.find(node);
+  if (it == peer_index_.end()) return false;
+  const PeerLink& link = peers_[it->second];
+  return link.state == PeerLink::State::ready && !link.inbound_routing_id.empty() &&
+         monotonic_us() - link.last_heard_us < std::int64_t{services_->config.peer_down_after_ms} * 1000;
+}
+
+std::vector<MemberView> Router::own_view() const {
+  std::vector<MemberView> out;
+  for (const auto& member : services_->ring.members())
+    out.push_back(MemberView{member.node, std::string(ring::member_status_name(member.status)), reachable(member.node)});
+  return out;
+}
+
+// ---- sending ---------------------------------------------------------------------------
+
+void Router::send_raw_router(zmq::socket_t& socket, const std::string& routing_id, std::string_view bytes) {
+  try {
+    if (!socket.send(zmq::buffer(routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return;
+    if (!socket.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait))
+      spdlog::warn("dropping a reply: the receiver's queue is full");
+  } catch (const zmq::error_t& e) {
+    // EHOSTUNREACH: the receiver disconnected; nobody is left to answer.
+    spdlog::debug("reply to a departed connection dropped: {}", e.what());
+  }
+}
+
+void Router::send_to_client(const Origin& origin, std::string_view bytes) {
+  try {
+    if (!client_socket_->send(zmq::buffer(origin.routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait))
+      return;
+    if (origin.delimiter) client_socket_->send(zmq::const_buffer{}, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    if (!client_socket_->send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait)) {
+      services_->stats->requests_overloaded.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("a client's receive queue is full: a reply was dropped (the client will time out)");
+    }
+  } catch (const zmq::error_t& e) {
+    spdlog::debug("client disconnected before its reply: {}", e.what());
+  }
+}
+
+Result<void> Router::send_to_peer(std::uint32_t peer, std::string_view bytes) {
+  PeerLink& link = peers_[peer];
+  if (link.state != PeerLink::State::ready)
+    return make_error(Errc::unavailable, link.name.full + " is unreachable (no authenticated connection)");
+  try {
+    if (!link.dealer->send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait)) {
+      services_->stats->peer_send_failures.fetch_add(1, std::memory_order_relaxed);
+      return make_error(Errc::overloaded, "the queue to " + link.name.full + " is full or the link is down");
+    }
+  } catch (const zmq::error_t& e) {
+    services_->stats->peer_send_failures.fetch_add(1, std::memory_order_relaxed);
+    return make_error(Errc::unavailable, "sending to " + link.name.full + " failed: " + e.what());
+  }
+  services_->stats->peer_messages_out.fetch_add(1, std::memory_order_relaxed);
+  return ok();
+}
+
+Result<void> Router::send_to_vnode(const ring::PreflistEntry& replica, std::string bytes) {
+  if (replica.node == services_->config.node.full) {
+    auto it = services_->vnodes.find(replica.partition);
+    if (it == services_->vnodes.end())
+      return make_error(Errc::not_found, "partition " + std::to_string(replica.partition) + " is not hosted here");
+    Mail mail;
+    mail.bytes = std::move(bytes);
+    mail.sender = self_;
+    return runtime_->send(it->second, std::move(mail));
+  }
+  auto it = peer_index_.find(replica.node);
+  if (it == peer_index_.end()) return make_error(Errc::unavailable, replica.node + " is not a member");
+  if (!reachable(replica.node)) return make_error(Errc::unavailable, replica.node + " is unreachable");
+  return send_to_peer(it->second, bytes);
+}
+
+Result<void> Router::send_to_node(const std::string& node, std::string bytes) {
+  auto it = peer_index_.find(node);
+  if (it == peer_index_.end()) return make_error(Errc::unavailable, node + " is not a member");
+  return send_to_peer(it->second, bytes);
+}
+
+void Router::answer_origin(const Origin& origin, std::string_view bytes) {
+  if (origin.kind == Origin::Kind::client) {
+    send_to_client(origin, bytes);
+  } else {
+    (void)send_to_peer(origin.peer, encode_forward_reply(origin.forward_id, bytes));
+  }
+}
+
+void Router::reply_error(const Origin& origin, std::uint64_t request_id, const Error& error) {
+  services_->stats->count_error(origin.op);
+  answer_origin(origin, net::encode_error(request_id, error));
+}
+
+// ---- coordinators --------------------------------------------------------------------------
+
+void Router::start_coordinator(std::unique_ptr<Coordinator> coordinator, Origin origin) {
+  std::uint64_t id = coordinator->id();
+  origins_[id] = std::move(origin);
+  ++in_flight_;
+  Coordinator* raw = coordinator.get();
+  coordinators_[id] = std::move(coordinator);
+  raw->start();
+  after_coordinator_event(id);
+}
+
+void Router::after_coordinator_event(std::uint64_t id) {
+  auto it = coordinators_.find(id);
+  if (it == coordinators_.end() || !it->second->done()) return;
+  coordinators_.erase(it);
+  if (origins_.erase(id)) --in_flight_;  // finished without answering (cannot happen, but never leak a credit)
+}
+
+void Router::respond(std::uint64_t coordinator, std::string reply, bool final, bool error) {
+  auto it = origins_.find(coordinator);
+  if (it == origins_.end()) return;
+  const Origin& origin = it->second;
+  answer_origin(origin, reply);
+  if (!final) return;
+  auto elapsed = static_cast<std::uint64_t>(std::max<std::int64_t>(0, monotonic_us() - origin.started_us));
+  services_->stats->record_latency(origin.op, elapsed);
+  if (error) services_->stats->count_error(origin.op);
+  origins_.erase(it);
+  --in_flight_;
+}
+
+void Router::set_timer(std::uint64_t coordinator, std::uint32_t delay_ms, std::uint32_t tag) {
+  SHOAL_ASSERT(tag < 256, "coordinator timer tags are 8 bits");
+  runtime_->context(self_).set_timer(delay_ms, (coordinator << 8) | tag);
+}
+
+void Router::on_timer(ActorContext& ctx, std::uint64_t token) {
+  if (token == kTickToken) {
+    tick();
+    ctx.set_timer(services_->config.heartbeat_interval_ms, kTickToken);
+    return;
+  }
+  std::uint64_t id = token >> 8;
+  auto tag = static_cast<std::uint32_t>(token & 0xff);
+  if (tag == kForwardTag) {
+    auto it = forwards_.find(id);
+    if (it == forwards_.end()) return;
+    Forwarded forwarded = std::move(it->second);
+    forwards_.erase(it);
+    --in_flight_;
+    services_->stats->requests_timed_out.fetch_add(1, std::memory_order_relaxed);
+    reply_error(forwarded.origin, forwarded.client_request_id,
+                make_error(Errc::timeout, "forwarded to " + peers_[forwarded.peer].name.full +
+                                              ", which did not answer in time"));
+    return;
+  }
+  auto it = coordinators_.find(id);
+  if (it == coordinators_.end()) return;
+  it->second->on_timer(tag);
+  after_coordinator_event(id);
+}
+
+// Replies from local vnodes, and vnode replies bound for peers.
+void Router::receive(ActorContext&, Mail& mail) {
+  if (mail.peer != kLocalPeer) {
+    if (mail.peer < peers_.size()) (void)send_to_peer(mail.peer, mail.bytes);
+    return;
+  }
+  auto envelope = net::decode_envelope(mail.bytes, decode_limits(services_->config.limits.peer_message_bytes_max,
+                                                                 services_->config.limits));
+  if (!envelope) {
+    spdlog::error("router: a local message does not decode: {}", envelope.error().to_string());
+    return;
+  }
+  deliver_reply(envelope.value());
+}
+
+void Router::deliver_reply(const net::Envelope& envelope) {
+  auto it = coordinators_.find(envelope.request_id);
+  if (it == coordinators_.end()) return;  // a late reply to a finished request
+  it->second->on_reply(envelope);
+  after_coordinator_event(envelope.request_id);
+}
+
+// ---- client requests ------------------------------------------------------------------------
+
+void Router::on_client_readable() {
+  for (std::size_t n = 0; n < kRecvBatchMax; ++n) {
+    std::vector<zmq::message_t> frames;
+    try {
+      zmq::message_t frame;
+      if (!client_socket_->recv(frame, zmq::recv_flags::dontwait)) return;
+      bool more = frame.more();
+      frames.push_back(std::move(frame));
+      while (more) {
+        zmq::message_t next;
+        if (!client_socket_->recv(next, zmq::recv_flags::dontwait)) break;
+        more = next.more();
+        if (frames.size() < 4) frames.push_back(std::move(next));
+      }
+    } catch (const zmq::error_t& e) {
+      spdlog::error("client socket: {}", e.what());
+      return;
+    }
+    Origin origin;
+    origin.routing_id = frames[0].to_string();
+    origin.started_us = monotonic_us();
+    // [routing id, payload] from a DEALER, [routing id, "", payload] from a REQ.
+    if (frames.size() == 3 && frames[1].size() == 0) {
+      origin.delimiter = true;
+    } else if (frames.size() != 2) {
+      services_->stats->malformed_messages.fetch_add(1, std::memory_order_relaxed);
+      reply_error(origin, 0, make_error(Errc::malformed, "a request is one frame (after an optional empty delimiter)"));
+      continue;
+    }
+    const zmq::message_t& payload = frames.back();
+    handle_client_message(std::move(origin), std::string_view(static_cast<const char*>(payload.data()), payload.size()));
+  }
+}
+
+void Router::handle_client_message(Origin origin, std::string_view payload) {
+  const Limits& limits = services_->config.limits;
+  std::uint64_t request_id = 0;
+  auto decoded = net::decode_envelope(payload, decode_limits(limits.client_message_bytes_max, limits), &request_id);
+  if (!decoded) {
+    services_->stats->malformed_messages.fetch_add(1, std::memory_order_relaxed);
+    if (monotonic_us() > malformed_log_until_us_) {
+      spdlog::warn("malformed client request ({} bytes): {}", payload.size(), decoded.error().to_string());
+      malformed_log_until_us_ = monotonic_us() + 1'000'000;  // at most one such line a second
+    }
+    return reply_error(origin, request_id, decoded.error());
+  }
+  net::Envelope& envelope = decoded.value();
+  auto type = static_cast<MessageType>(envelope.type);
+  origin.op = op_of(type);
+  if (!net::is_client_request(envelope.type))
+    return reply_error(origin, request_id,
+                       make_error(Errc::invalid_argument, "message type " + std::to_string(envelope.type) +
+                                                              " is not a client request"));
+  services_->stats->count_request(origin.op);
+  if (shutting_down_) return reply_error(origin, request_id, make_error(Errc::shutting_down, "the node is stopping"));
+  if (in_flight_.load() >= limits.requests_in_flight_max) {
+    services_->stats->requests_overloaded.fetch_add(1, std::memory_order_relaxed);
+    return reply_error(origin, request_id,
+                       make_error(Errc::overloaded, "node " + self() + " has " +
+                                                        std::to_string(limits.requests_in_flight_max) +
+                                                        " requests in flight: retry later"));
+  }
+  const std::uint32_t default_timeout = services_->config.request_timeout_ms;
+  switch (type) {
+    case MessageType::ping:
+      return answer_origin(origin, net::encode_ping_reply(request_id, net::PingReply{self(), build_info()}));
+    case MessageType::status: return answer_origin(origin, encode_status_reply(request_id));
+    case MessageType::ring:
+    case MessageType::bucket_types: return answer_origin(origin, net::encode_ring_view(request_id, ring_view(), type));
+    case MessageType::members: {
+      std::uint64_t id = next_id_++;
+      return start_coordinator(std::make_unique<MembersCoordinator>(*this, id, request_id, 2000), std::move(origin));
+    }
+    case MessageType::list_keys:
+    case MessageType::list_buckets: {
+      auto request = net::decode_list_request(type, envelope.body, request_limits(limits));
+      if (!request) return reply_error(origin, request_id, request.error());
+      const BucketProps* props = services_->bucket_types->find(request.value().bucket_type);
+      if (!props)
+        return reply_error(origin, request_id,
+                           make_error(Errc::not_found, "no bucket type '" + request.value().bucket_type + "'"));
+      std::uint64_t id = next_id_++;
+      std::uint32_t timeout = request.value().options.timeout_ms.value_or(default_timeout);
+      return start_coordinator(std::make_unique<ListCoordinator>(*this, id, request_id, std::move(request).value(),
+                                                                 props->n_val, timeout),
+                               std::move(origin));
+    }
+    case MessageType::get:
+    case MessageType::put:
+    case MessageType::del:
+    case MessageType::update:
+    case MessageType::replica_get: break;
+    default: return reply_error(origin, request_id, make_error(Errc::invalid_argument, "unsupported request"));
+  }
+
+  auto request = net::decode_key_request(type, envelope.body, request_limits(limits));
+  if (!request) return reply_error(origin, request_id, request.error());
+  net::KeyRequest& key_request = request.value();
+  const BucketProps* props = services_->bucket_types->find(key_request.key.bucket_type);
+  if (!props)
+    return reply_error(origin, request_id,
+                       make_error(Errc::not_found, "no bucket type '" + key_request.key.bucket_type + "'"));
+  if (type == MessageType::put && props->is_crdt())
+    return reply_error(origin, request_id,
+                       make_error(Errc::invalid_argument, "bucket type '" + key_request.key.bucket_type + "' holds " +
+                                                              std::string(datatype_name(props->datatype)) +
+                                                              "s: change it with a CRDT update, not put"));
+  if (type == MessageType::update && !props->is_crdt())
+    return reply_error(origin, request_id,
+                       make_error(Errc::invalid_argument, "bucket type '" + key_request.key.bucket_type +
+                                                              "' holds plain objects: use put"));
+  if (type == MessageType::update && crdt::op_type_tag(*key_request.op) != *crdt::crdt_type_tag(props->datatype))
+    return reply_error(origin, request_id,
+                       make_error(Errc::invalid_argument, "bucket type '" + key_request.key.bucket_type + "' holds " +
+                                                              std::string(datatype_name(props->datatype)) +
+                                                              "s: this operation is for another datatype"));
+  KeyRequestPlan plan;
+  plan.key = key_request.key;
+  plan.props = *props;
+  plan.timeout_ms = key_request.options.timeout_ms.value_or(default_timeout);
+  std::uint64_t hash = key_hash(plan.key.bucket_type, plan.key.bucket, plan.key.key);
+  plan.preflist = services_->ring.preference_list(hash, props->n_val);
+  if (!plan.preflist.complete)
+    return reply_error(origin, request_id,
+                       make_error(Errc::unavailable, "the key cannot have " + std::to_string(props->n_val) +
+                                                         " replicas: " + plan.preflist.reason));
+  const std::uint32_t n = props->n_val;
+  const net::RequestOptions& o = key_request.options;
+  std::uint64_t id = next_id_++;
+
+  if (type == MessageType::replica_get)
+    return start_coordinator(std::make_unique<ReplicaGetCoordinator>(*this, id, request_id, std::move(plan)),
+                             std::move(origin));
+  if (type == MessageType::get) {
+    auto spec = make_read_spec(n, o.r.value_or(net::Quorum{}).resolve(n, props->r.resolve(n, 2)),
+                               o.pr.value_or(net::Quorum{}).resolve(n, props->pr.resolve(n, 0)),
+                               o.notfound_ok.value_or(props->notfound_ok), o.basic_quorum.value_or(props->basic_quorum));
+    if (!spec) return reply_error(origin, request_id, spec.error());
+    return start_coordinator(std::make_unique<GetCoordinator>(*this, id, request_id, std::move(plan), spec.value()),
+                             std::move(origin));
+  }
+  auto spec = make_write_spec(n, o.w.value_or(net::Quorum{}).resolve(n, props->w.resolve(n, 2)),
+                              o.pw.value_or(net::Quorum{}).resolve(n, props->pw.resolve(n, 0)),
+                              o.dw.value_or(net::Quorum{}).resolve(n, props->dw.resolve(n, 0)));
+  if (!spec) return reply_error(origin, request_id, spec.error());
+  bool local_replica = false;
+  for (const auto& entry : plan.preflist.entries) local_replica |= entry.node == self();
+  if (!local_replica) {
+    // Only a replica may create a dot: hand the write to one that can.
+    if (origin.kind == Origin::Kind::forward)
+      return reply_error(origin, request_id,
+                         make_error(Errc::unavailable, self() + " holds no replica of the key (ring views differ?)"));
+    for (const auto& entry : plan.preflist.entries) {
+      if (!reachable(entry.node)) continue;
+      std::uint32_t peer = peer_index_.at(entry.node);
+      std::uint64_t forward_id = next_id_++;
+      if (!send_to_peer(peer, encode_forward(forward_id, payload))) continue;
+      services_->stats->requests_forwarded.fetch_add(1, std::memory_order_relaxed);
+      forwards_[forward_id] = Forwarded{std::move(origin), request_id, peer};
+      ++in_flight_;
+      runtime_->context(self_).set_timer(plan.timeout_ms + 1000, (forward_id << 8) | kForwardTag);
+      return;
+    }
+    return reply_error(origin, request_id,
+                       make_error(Errc::unavailable, "no replica of the key is reachable to coordinate the write"));
+  }
+  std::uint64_t ttl_ms = o.ttl_ms.value_or(props->ttl_ms.value_or(0));
+  bool return_body = o.return_body.value_or(false);
+  return start_coordinator(std::make_unique<WriteCoordinator>(*this, id, request_id, type, std::move(plan),
+                                                              spec.value(), std::string(payload), ttl_ms, return_body),
+                           std::move(origin));
+}
+
+// ---- peers -----------------------------------------------------------------------------------
+
+void Router::on_peer_readable() {
+  for (std::size_t n = 0; n < kRecvBatchMax; ++n) {
+    zmq::message_t routing, payload;
+    try {
+      if (!peer_socket_->recv(routing, zmq::recv_flags::dontwait)) return;
+      if (!routing.more()) continue;
+      if (!peer_socket_->recv(payload, zmq::recv_flags::dontwait)) return;
+      while (payload.more()) {  // a peer sends exactly one frame; drop the rest
+        zmq::message_t extra;
+        if (!peer_socket_->recv(extra, zmq::recv_flags::dontwait)) break;
+        if (!extra.more()) break;
+      }
+    } catch (const zmq::error_t& e) {
+      spdlog::error("peer socket: {}", e.what());
+      return;
+    }
+    services_->stats->peer_messages_in.fetch_add(1, std::memory_order_relaxed);
+    handle_peer_message(routing.to_string(), std::string_view(static_cast<const char*>(payload.data()), payload.size()));
+  }
+}
+
+std::string Router::refusal_reason(const Hello& hello) const {
+  const NodeConfig& config = services_->config;
+  if (hello.protocol_max < net::kProtocolVersionMin || hello.protocol_min > net::kProtocolVersionMax)
+    return "protocol versions " + std::to_string(hello.protocol_min) + ".." + std::to_string(hello.protocol_max) +
+           " do not overlap ours (" + std::to_string(net::kProtocolVersionMin) + ".." +
+           std::to_string(net::kProtocolVersionMax) + ")";
+  if (hello.cluster != services_->ring.cluster_name())
+    return "cluster name '" + hello.cluster + "' differs from ours ('" + services_->ring.cluster_name() + "')";
+  if (hello.ring_size != services_->ring.partition_count())
+    return "ring size " + std::to_string(hello.ring_size) + " differs from ours (" +
+           std::to_string(services_->ring.partition_count()) + ")";
+  if (!services_->ring.member(hello.node) || hello.node == config.node.full)
+    return "node " + hello.node + " is not a member of this cluster";
+  if (hello.ring_digest != services_->ring.digest())
+    return "ring digest differs (the nodes were started with different --cluster lists)";
+  if (hello.bucket_types_digest != services_->bucket_types->digest())
+    return "bucket types differ (check the --bucket-type settings of both nodes)";
+  return {};
+}
+
+void Router::handle_peer_message(const std::string& routing_id, std::string_view payload) {
+  const Limits& limits = services_->config.limits;
+  std::uint64_t request_id = 0;
+  auto decoded = net::decode_envelope(payload, decode_limits(limits.peer_message_bytes_max, limits), &request_id);
+  auto it = inbound_.find(routing_id);
+  if (!decoded) {
+    services_->stats->malformed_messages.fetch_add(1, std::memory_order_relaxed);
+    if (monotonic_us() > malformed_log_until_us_) {
+      spdlog::warn("malformed peer message from {}: {}",
+                   it != inbound_.end() && it->second.authenticated ? it->second.node : "an unauthenticated connection",
+                   decoded.error().to_string());
+      malformed_log_until_us_ = monotonic_us() + 1'000'000;
+    }
+    send_raw_router(*peer_socket_, routing_id, net::encode_error(request_id, decoded.error()));
+    return;
+  }
+  net::Envelope& envelope = decoded.value();
+  auto type = static_cast<MessageType>(envelope.type);
+  const NodeConfig& config = services_->config;
+
+  if (it != inbound_.end() && it->second.authenticated) {
+    std::uint32_t peer = it->second.peer;
+    peers_[peer].last_heard_us = monotonic_us();
+    return dispatch_authenticated(peer, payload, std::move(envelope));
+  }
+  if (type == MessageType::hello) {
+    auto hello = decode_hello(envelope.body);
+    if (!hello) {
+      send_raw_router(*peer_socket_, routing_id, encode_refuse(request_id, hello.error().message));
+      return;
+    }
+    if (std::string reason = refusal_reason(hello.value()); !reason.empty()) {
+      services_->stats->handshakes_refused.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("refused peer {}: {}", hello.value().node, reason);
+      send_raw_router(*peer_socket_, routing_id, encode_refuse(request_id, reason));
+      return;
+    }
+    if (inbound_.size() >= kInboundPendingMax) {
+      // Forget the oldest unauthenticated connection: strangers cannot grow this map.
+      auto oldest = inbound_.end();
+      for (auto i = inbound_.begin(); i != inbound_.end(); ++i)
+        if (!i->second.authenticated && (oldest == inbound_.end() || i->second.since_us < oldest->second.since_us))
+          oldest = i;
+      if (oldest != inbound_.end()) inbound_.erase(oldest);
+    }
+    Inbound inbound;
+    inbound.node = hello.value().node;
+    inbound.nonce = random_bytes(32);
+    inbound.hello_nonce = hello.value().nonce;
+    inbound.since_us = monotonic_us();
+    Challenge challenge;
+    challenge.node = config.node.full;
+    challenge.nonce = inbound.nonce;
+    challenge.proof = mac(config.cluster_secret,
+                          {"shoal-challenge", inbound.hello_nonce, inbound.nonce, config.node.full, inbound.node});
+    inbound_[routing_id] = std::move(inbound);
+    send_raw_router(*peer_socket_, routing_id, encode(request_id, challenge));
+    return;
+  }
+  if (type == MessageType::auth && it != inbound_.end()) {
+    auto auth = decode_auth(envelope.body);
+    std::string expected =
+        mac(config.cluster_secret, {"shoal-auth", it->second.nonce, it->second.hello_nonce, it->second.node,
+                                    config.node.full});
+    if (!auth || !mac_equal(auth.value().proof, expected)) {
+      services_->stats->handshakes_refused.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("refused peer {}: it does not know the cluster secret", it->second.node);
+      send_raw_router(*peer_socket_, routing_id, encode_refuse(request_id, "wrong cluster secret"));
+      inbound_.erase(it);
+      return;
+    }
+    auto peer = peer_index_.find(it->second.node);
+    if (peer == peer_index_.end()) {
+      inbound_.erase(it);
+      return;
+    }
+    // A reconnecting peer replaces its old connection.
+    for (auto i = inbound_.begin(); i != inbound_.end();) {
+      if (i != it && i->second.authenticated && i->second.peer == peer->second) {
+        i = inbound_.erase(i);
+      } else {
+        ++i;
+      }
+    }
+    it->second.authenticated = true;
+    it->second.peer = peer->second;
+    PeerLink& link = peers_[peer->second];
+    link.inbound_routing_id = routing_id;
+    link.last_heard_us = monotonic_us();
+    spdlog::info("peer {} authenticated", it->second.node);
+    send_raw_router(*peer_socket_, routing_id, encode_welcome(request_id));
+    return;
+  }
+  // Anything else from a connection that has not proved itself.
+  send_raw_router(*peer_socket_, routing_id, encode_refuse(request_id, "handshake required"));
+}
+
+void Router::dispatch_authenticated(std::uint32_t peer, std::string_view payload, net::Envelope envelope) {
+  auto type = static_cast<MessageType>(envelope.type);
+  if (is_vnode_request(type)) {
+    auto partition = leading_partition(envelope.body);
+    if (!partition) return;
+    auto it = services_->vnodes.find(partition.value());
+    Error error{Errc::not_found, "partition " + (partition ? std::to_string(partition.value()) : std::string("?")) +
+                                     " is not hosted on " + self()};
+    if (it != services_->vnodes.end()) {
+      Mail mail;
+      mail.bytes = std::string(payload);
+      mail.sender = self_;
+      mail.peer = peer;
+      auto sent = runtime_->send(it->second, std::move(mail));
+      if (sent) return;
+      error = sent.error();
+    }
+    if (auto reply = vnode_error_reply(envelope.type, envelope.request_id, partition.value(), error))
+      (void)send_to_peer(peer, *reply);
+    return;
+  }
+  if (is_coordinator_reply(type)) return deliver_reply(envelope);
+  switch (type) {
+    case MessageType::heartbeat: return;
+    case MessageType::node_view:
+      (void)send_to_peer(peer, encode_node_view(envelope.request_id, self(), own_view()));
+      return;
+    case MessageType::forward: {
+      auto inner = decode_forward(envelope.body, services_->config.limits.client_message_bytes_max);
+      if (!inner) return;
+      Origin origin;
+      origin.kind = Origin::Kind::forward;
+      origin.peer = peer;
+      origin.forward_id = envelope.request_id;
+      origin.started_us = monotonic_us();
+      return handle_client_message(std::move(origin), inner.value());
+    }
+    case MessageType::forward_reply: {
+      auto it = forwards_.find(envelope.request_id);
+      if (it == forwards_.end()) return;
+      auto inner = decode_forward(envelope.body, services_->config.limits.client_message_bytes_max);
+      Forwarded forwarded = std::move(it->second);
+      forwards_.erase(it);
+      --in_flight_;
+      if (!inner) return reply_error(forwarded.origin, forwarded.client_request_id, inner.error());
+      services_->stats->record_latency(forwarded.origin.op,
+                                       static_cast<std::uint64_t>(monotonic_us() - forwarded.origin.started_us));
+      return send_to_client(forwarded.origin, inner.value());
+    }
+    default:
+      spdlog::debug("ignoring a {} message from {}", net::message_type_name(envelope.type), peers_[peer].name.full);
+  }
+}
+
+void Router::on_dealer_readable(std::uint32_t peer) {
+  PeerLink& link = peers_[peer];
+  for (std::size_t n = 0; n < kRecvBatchMax; ++n) {
+    zmq::message_t payload;
+    try {
+      if (!link.dealer->recv(payload, zmq::recv_flags::dontwait)) return;
+    } catch (const zmq::error_t& e) {
+      spdlog::error("link to {}: {}", link.name.full, e.what());
+      return;
+    }
+    auto envelope = net::decode_envelope(std::string_view(static_cast<const char*>(payload.data()), payload.size()),
+                                         decode_limits(1u << 20, services_->config.limits));
+    if (!envelope) continue;
+    handle_handshake_reply(peer, envelope.value());
+  }
+}
+
+void Router::handle_handshake_reply(std::uint32_t peer, const net::Envelope& envelope) {
+  PeerLink& link = peers_[peer];
+  const NodeConfig& config = services_->config;
+  switch (static_cast<MessageType>(envelope.type)) {
+    case MessageType::challenge: {
+      auto challenge = decode_challenge(envelope.body);
+      if (!challenge || link.state != PeerLink::State::hello_sent) return;
+      std::string expected = mac(config.cluster_secret, {"shoal-challenge", link.hello_nonce, challenge.value().nonce,
+                                                         link.name.full, config.node.full});
+      if (challenge.value().node != link.name.full || !mac_equal(challenge.value().proof, expected)) {
+        spdlog::warn("peer {} failed to prove the cluster secret; not connecting", link.name.full);
+        link.state = PeerLink::State::idle;
+        return;
+      }
+      Auth auth;
+      auth.proof = mac(config.cluster_secret,
+                       {"shoal-auth", challenge.value().nonce, link.hello_nonce, config.node.full, link.name.full});
+      try {
+        if (link.dealer->send(zmq::buffer(encode(0, auth)), zmq::send_flags::dontwait))
+          link.state = PeerLink::State::challenged;
+      } catch (const zmq::error_t&) {
+        link.state = PeerLink::State::idle;
+      }
+      return;
+    }
+    case MessageType::welcome:
+      if (link.state == PeerLink::State::challenged) {
+        link.state = PeerLink::State::ready;
+        link.last_refusal.clear();
+        spdlog::info("connected to peer {}", link.name.full);
+        try {
+          (void)link.dealer->send(zmq::buffer(encode_heartbeat(0)), zmq::send_flags::dontwait);
+        } catch (const zmq::error_t&) {
+        }
+      }
+      return;
+    case MessageType::refuse: {
+      auto reason = decode_refuse(envelope.body);
+      std::string why = reason ? reason.value() : "no reason given";
+      if (why != "handshake required" && why != link.last_refusal)
+        spdlog::warn("peer {} refused this node: {}", link.name.full, why);
+      link.last_refusal = why;
+      if (link.state == PeerLink::State::ready) spdlog::info("link to {} must handshake again", link.name.full);
+      link.state = PeerLink::State::idle;
+      return;
+    }
+    default: return;
+  }
+}
+
+void Router::tick() {
+  const NodeConfig& config = services_->config;
+  std::int64_t now_us = monotonic_us();
+  for (auto& link : peers_) {
+    switch (link.state) {
+      case PeerLink::State::ready: {
+        bool sent = false;
+        try {
+          sent = link.dealer->send(zmq::buffer(encode_heartbeat(0)), zmq::send_flags::dontwait).has_value();
+        } catch (const zmq::error_t&) {
+        }
+        if (!sent && now_us - link.last_heard_us > std::int64_t{config.peer_down_after_ms} * 1000) {
+          spdlog::warn("peer {} is unreachable", link.name.full);
+          link.state = PeerLink::State::idle;
+        }
+        break;
+      }
+      case PeerLink::State::hello_sent:
+      case PeerLink::State::challenged:
+        if (now_us - link.last_attempt_us > kHandshakeTimeoutUs) link.state = PeerLink::State::idle;
+        break;
+      case PeerLink::State::idle:
+        if (now_us - link.last_attempt_us < kHandshakeRetryUs && link.last_attempt_us != 0) break;
+        link.last_attempt_us = now_us;
+        Hello hello;
+        hello.node = config.node.full;
+        hello.cluster = services_->ring.cluster_name();
+        hello.ring_size = services_->ring.partition_count();
+        hello.ring_digest = services_->ring.digest();
+        hello.bucket_types_digest = services_->bucket_types->digest();
+        hello.nonce = random_bytes(32);
+        try {
+          if (link.dealer->send(zmq::buffer(encode(0, hello)), zmq::send_flags::dontwait)) {
+            link.hello_nonce = hello.nonce;
+            link.state = PeerLink::State::hello_sent;
+          }
+        } catch (const zmq::error_t&) {
+        }
+        break;
+    }
+  }
+  std::uint64_t total = 0;
+  for (const auto& r : services_->stats->requests) total += r.load(std::memory_order_relaxed);
+  if (now_us - rate_last_us_ >= 1'000'000) {
+    requests_per_s_ = static_cast<double>(total - rate_last_total_) * 1e6 / static_cast<double>(now_us - rate_last_us_);
+    rate_last_total_ = total;
+    rate_last_us_ = now_us;
+  }
+}
+
+// ---- admin ----------------------------------------------------------------------------------
+
+net::RingView Router::ring_view() const {
+  net::RingView view;
+  const ring::Ring& ring = services_->ring;
+  view.cluster = ring.cluster_name();
+  view.ring_size = ring.partition_count();
+  for (const auto& owner : ring.owners()) view.owners.push_back(owner.node);
+  for (const auto& m : ring.members())
+    view.members.push_back(net::RingMember{m.node, std::string(ring::member_status_name(m.status)), m.location});
+  for (const auto& [name, props] : services_->bucket_types->all()) view.bucket_types.emplace_back(name, format_props(props));
+  return view;
+}
+
+std::string Router::encode_status_reply(std::uint64_t request_id) {
+  using V = net::StatusValue;
+  std::vector<std::pair<std::string, V>> items;
+  auto add = [&](std::string name, std::int64_t v) { items.emplace_back(std::move(name), V::of(v)); };
+  auto add_text = [&](std::string name, std::string v) { items.emplace_back(std::move(name), V::of(std::move(v))); };
+  const NodeStats& s = *services_->stats;
+  add_text("node", self());
+  add_text("version", build_info());
+  add_text("cluster", services_->ring.cluster_name());
+  add("uptime_s", (services_->clock->now_unix_us() - services_->started_unix_us) / 1'000'000);
+  add("ring_size", services_->ring.partition_count());
+  add("vnodes", static_cast<std::int64_t>(services_->vnodes.size()));
+  std::int64_t up = 0;
+  for (const auto& member : services_->ring.members()) up += reachable(member.node);
+  add("members", static_cast<std::int64_t>(services_->ring.members().size()));
+  add("members_reachable", up);
+  add("requests_in_flight", static_cast<std::int64_t>(in_flight_.load()));
+  add("requests_per_s", static_cast<std::int64_t>(std::llround(requests_per_s_)));
+  for (std::size_t i = 0; i < static_cast<std::size_t>(Op::count_); ++i) {
+    std::string op(op_name(static_cast<Op>(i)));
+    add(op + "_requests", static_cast<std::int64_t>(s.requests[i].load()));
+    add(op + "_errors", static_cast<std::int64_t>(s.errors[i].load()));
+    const auto& h = s.latency_us[i];
+    add(op + "_latency_us_p50", static_cast<std::int64_t>(h.percentile(50)));
+    add(op + "_latency_us_p95", static_cast<std::int64_t>(h.percentile(95)));
+    add(op + "_latency_us_p99", static_cast<std::int64_t>(h.percentile(99)));
+    add(op + "_latency_us_max", static_cast<std::int64_t>(h.max()));
+  }
+  auto counter = [&](const char* name, const NodeStats::Counter& c) { add(name, static_cast<std::int64_t>(c.load())); };
+  counter("requests_forwarded", s.requests_forwarded);
+  counter("requests_overloaded", s.requests_overloaded);
+  counter("requests_timed_out", s.requests_timed_out);
+  counter("malformed_messages", s.malformed_messages);
+  counter("vnode_gets", s.vnode_gets);
+  counter("vnode_puts", s.vnode_puts);
+  counter("vnode_coordinated", s.vnode_coordinated);
+  counter("read_repairs", s.read_repairs);
+  counter("aae_repairs", s.aae_repairs);
+  counter("tombstones_reaped", s.tombstones_reaped);
+  counter("expired_swept", s.expired_swept);
+  counter("objects_over_warn", s.objects_over_warn);
+  counter("siblings_over_warn", s.siblings_over_warn);
+  counter("vnode_crashes", s.vnode_crashes);
+  counter("peer_messages_in", s.peer_messages_in);
+  counter("peer_messages_out", s.peer_messages_out);
+  counter("peer_send_failures", s.peer_send_failures);
+  counter("handshakes_refused", s.handshakes_refused);
+  RuntimeStats rs = runtime_->stats();
+  add("actor_messages", static_cast<std::int64_t>(rs.messages));
+  add("actor_crashes", static_cast<std::int64_t>(rs.crashes));
+  add("actor_restarts", static_cast<std::int64_t>(rs.restarts));
+  add("mailbox_overloaded", static_cast<std::int64_t>(rs.overloaded));
+  if (services_->storage) {
+    storage::LmdbStats ls = services_->storage->stats();
+    add("storage_commits", static_cast<std::int64_t>(ls.commits));
+    add("storage_fsyncs", static_cast<std::int64_t>(ls.syncs));
+    add("storage_map_bytes", static_cast<std::int64_t>(ls.map_bytes));
+    add("storage_map_resizes", static_cast<std::int64_t>(ls.map_resizes));
+  }
+  add_text("sync_mode", services_->config.sync_mode == storage::SyncMode::sync ? "sync" : "nosync");
+  return net::encode_status(request_id, items);
+}
+
+}  // namespace shoal::core

@@ -1,0 +1,618 @@
+#include "core/vnode.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "base/failpoint.hpp"
+#include "base/hash.hpp"
+#include "crdt/map.hpp"
+#include "ring/partition.hpp"
+#include "storage/key.hpp"
+
+namespace shoal::core {
+
+using net::MessageType;
+
+namespace {
+
+// The vnode's own records live beside the objects under a tag of their own,
+// outside every object key range (storage/key.hpp: objects start with 0x10).
+const std::string kEpochKey = std::string("\x01", 1) + "epoch";
+constexpr std::uint64_t kSweepTimer = 1;
+
+std::string be64(std::uint64_t v) {
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    out[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+  return out;
+}
+
+std::uint64_t read_be64(std::string_view bytes) {
+  std::uint64_t v = 0;
+  for (unsigned char c : bytes.substr(0, 8)) v = (v << 8) | c;
+  return v;
+}
+
+std::string storage_key_of(const crdt::ObjectKey& key) {
+  return storage::encode_storage_key(key.bucket_type, key.bucket, key.key);
+}
+
+// Register ops carry the coordinator's HLC, nested ones too.
+void stamp_registers(crdt::AnyOp& op, crdt::HlcTimestamp now) {
+  if (auto* reg = std::get_if<crdt::LwwRegister::Op>(&op)) {
+    reg->timestamp = now;
+  } else if (auto* map = std::get_if<crdt::MapOp>(&op)) {
+    for (auto& field : map->fields)
+      if (field.kind == crdt::MapFieldOp::Kind::update) stamp_registers(field.op, now);
+  }
+}
+
+crdt::ObjectLimits client_limits(const Limits& limits) {
+  crdt::ObjectLimits l = kStoredObjectLimits;
+  l.key_bytes_max = limits.key_bytes_max;
+  l.value_bytes_max = limits.object_bytes_max;
+  l.siblings_max = limits.siblings_max;
+  return l;
+}
+
+}  // namespace
+
+crdt::Object merge_replicas(crdt::Object current, const crdt::Object& incoming, const BucketProps& props) {
+  if (current.expires_at() && !(incoming.modified() < *current.expires_at())) return incoming;
+  if (incoming.expires_at() && !(current.modified() < *incoming.expires_at())) return current;
+  current.merge(incoming, props.merge_policy());
+  return current;
+}
+
+Result<std::unique_ptr<Actor>> Vnode::create(std::shared_ptr<const VnodeServices> services, std::uint32_t partition) {
+  SHOAL_TRY(engine, services->open_engine(partition));
+  std::unique_ptr<Vnode> vnode(new Vnode(std::move(services), partition, std::move(engine)));
+  SHOAL_TRYV(vnode->open_epochs());
+  return std::unique_ptr<Actor>(std::move(vnode));
+}
+
+Vnode::Vnode(std::shared_ptr<const VnodeServices> services, std::uint32_t partition,
+             std::unique_ptr<storage::Engine> engine)
+    : services_(std::move(services)), partition_(partition), engine_(std::move(engine)) {
+  incarnation_ = engine_->metadata().incarnation_id;
+  SHOAL_ASSERT(incarnation_.size() == 16, "storage incarnation ids are 16 bytes");
+}
+
+Vnode::~Vnode() {
+  if (engine_) (void)engine_->close();
+}
+
+Result<void> Vnode::open_epochs() {
+  SHOAL_TRY(stored, engine_->get(kEpochKey));
+  std::uint64_t last_leased = stored && stored->size() == 8 ? read_be64(*stored) : 0;
+  const auto& meta = engine_->metadata();
+  next_epoch_ = last_leased + 1;
+  // After an unclean stop, writes this vnode sent to other replicas may be
+  // missing from its own copy: only actors created from now on are safe to
+  // reuse. A clean stop committed everything it sent first.
+  const bool clean = meta.previous_shutdown_clean && !meta.created && !meta.incarnation_renewed;
+  run_first_epoch_ = clean ? 0 : next_epoch_;
+  if (!clean && !meta.created)
+    spdlog::info("vnode {}: previous shutdown was unclean; new writes use fresh actor epochs from {}", partition_,
+                 next_epoch_);
+  leased_epoch_ = last_leased;
+  return ok();
+}
+
+std::string Vnode::fresh_actor_preview() const {
+  std::string actor(1, static_cast<char>(kActorIdVersion));
+  actor += incarnation_;
+  actor += be64(next_epoch_);
+  return actor;
+}
+
+Result<crdt::Actor> Vnode::fresh_actor() {
+  if (next_epoch_ > leased_epoch_) {
+    std::uint64_t lease = next_epoch_ - 1 + kEpochLeaseBlock;
+    storage::WriteBatch batch;
+    batch.put(kEpochKey, be64(lease));
+    batch.set_durable(true);
+    SHOAL_TRYV(engine_->write(std::move(batch)));
+    leased_epoch_ = lease;
+  }
+  std::string actor = fresh_actor_preview();
+  ++next_epoch_;
+  return actor;
+}
+
+Result<crdt::Actor> Vnode::actor_for(const crdt::Object* current) {
+  if (current) {
+    const crdt::VClock context = current->context();
+    const std::string* best = nullptr;
+    std::uint64_t best_epoch = 0;
+    for (const auto& [actor, counter] : context.entries()) {
+      if (actor.size() != kActorIdBytes || static_cast<std::uint8_t>(actor[0]) != kActorIdVersion) continue;
+      if (std::string_view(actor).substr(1, 16) != incarnation_) continue;
+      std::uint64_t epoch = read_be64(std::string_view(actor).substr(17));
+      if (epoch < run_first_epoch_ || epoch >= next_epoch_) continue;
+      if (!best || epoch > best_epoch) {
+        best = &actor;
+        best_epoch = epoch;
+      }
+    }
+    if (best) return *best;
+  }
+  return fresh_actor();
+}
+
+crdt::HlcTimestamp Vnode::now() { return hlc_.now(services_->clock->now_unix_us()); }
+
+void Vnode::started(ActorContext& ctx) { ctx.set_timer(services_->expiry_sweep_interval_ms, kSweepTimer); }
+
+void Vnode::reply(ActorContext& ctx, const Mail& to, std::string bytes) {
+  Mail mail;
+  mail.bytes = std::move(bytes);
+  mail.peer = to.peer;
+  (void)ctx.send_reply(services_->router, std::move(mail));
+}
+
+void Vnode::receive(ActorContext& ctx, Mail& mail) {
+  codec::Limits limits;
+  limits.bytes_max = services_->limits.peer_message_bytes_max;
+  limits.bin_max = services_->limits.peer_message_bytes_max;
+  std::uint64_t id = 0;
+  auto env = net::decode_envelope(mail.bytes, limits, &id);
+  if (!env) {
+    spdlog::warn("vnode {}: dropping a message that does not decode: {}", partition_, env.error().to_string());
+    services_->stats->malformed_messages.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  // A test arms this to crash a vnode (throw), slow it (delay) or fail it (error).
+  if (auto injected = failpoint::check("vnode.receive"); !injected) {
+    if (auto r = vnode_error_reply(env.value().type, id, partition_, injected.error())) reply(ctx, mail, *r);
+    return;
+  }
+  switch (static_cast<MessageType>(env.value().type)) {
+    case MessageType::vnode_get: return handle_get(ctx, mail, env.value());
+    case MessageType::vnode_put: return handle_put(ctx, mail, env.value());
+    case MessageType::vnode_coordinate: return handle_coordinate(ctx, mail, env.value());
+    case MessageType::vnode_fold: return handle_fold(ctx, mail, env.value());
+    case MessageType::vnode_reap: return handle_reap(ctx, mail, env.value());
+    default:
+      spdlog::warn("vnode {}: unexpected message type {}", partition_, net::message_type_name(env.value().type));
+  }
+}
+
+Result<std::optional<std::string>> Vnode::load(const std::string& storage_key) {
+  if (auto it = dirty_.find(storage_key); it != dirty_.end()) return it->second.bytes;
+  return engine_->get(storage_key);
+}
+
+Result<std::optional<crdt::Object>> Vnode::load_object(const std::string& storage_key) {
+  SHOAL_TRY(bytes, load(storage_key));
+  if (!bytes) return std::optional<crdt::Object>{};
+  auto object = decode_object(*bytes);
+  if (!object)
+    return make_error(Errc::corruption, "vnode " + std::to_string(partition_) +
+                                            ": stored object does not decode: " + object.error().message);
+  return std::optional<crdt::Object>{std::move(object).value()};
+}
+
+void Vnode::stage_write(const std::string& storage_key, std::optional<std::string> bytes, bool durable,
+                        std::optional<PendingReply> pending_reply) {
+  if (bytes) {
+    pending_.put(storage_key, *bytes);
+  } else {
+    pending_.erase(storage_key);
+  }
+  if (durable) pending_.set_durable(true);
+  dirty_[storage_key] = DirtyEntry{std::move(bytes), next_batch_};
+  if (pending_reply) pending_replies_.push_back(std::move(*pending_reply));
+}
+
+void Vnode::turn_end(ActorContext& ctx) { submit_writes(ctx); }
+
+void Vnode::submit_writes(ActorContext& ctx) {
+  if (pending_.empty()) return;
+  std::uint64_t batch = next_batch_++;
+  in_flight_[batch] = std::move(pending_replies_);
+  pending_replies_.clear();
+  storage::WriteBatch writes = std::move(pending_);
+  pending_.clear();
+  Runtime* runtime = &ctx.runtime();
+  ActorRef self = ctx.self();
+  engine_->submit(std::move(writes), [runtime, self, batch](Result<void> result) {
+    runtime->post(self, [batch, result = std::move(result)](Actor& actor, ActorContext& c) {
+      if (auto* vnode = dynamic_cast<Vnode*>(&actor)) vnode->committed(c, batch, result);
+    });
+  });
+}
+
+void Vnode::committed(ActorContext& ctx, std::uint64_t batch, const Result<void>& result) {
+  auto it = in_flight_.find(batch);
+  if (it == in_flight_.end()) return;  // submitted by an instance before a restart
+  std::vector<PendingReply> replies = std::move(it->second);
+  in_flight_.erase(it);
+  for (auto d = dirty_.begin(); d != dirty_.end();) {
+    if (d->second.batch <= batch) {
+      d = dirty_.erase(d);
+    } else {
+      ++d;
+    }
+  }
+  if (!result) spdlog::error("vnode {}: write failed: {}", partition_, result.error().to_string());
+  for (const auto& r : replies) {
+    VnodePutReply m;
+    m.partition = partition_;
+    if (result) {
+      m.status = ReplyStatus::ok;
+      m.durable = services_->sync_mode == storage::SyncMode::sync || r.durable;
+    } else {
+      m.status = ReplyStatus::error;
+      m.error = result.error();
+    }
+    reply(ctx, r.to, encode(r.request_id, m));
+  }
+}
+
+// ---- requests -------------------------------------------------------------------
+
+void Vnode::handle_get(ActorContext& ctx, Mail& mail, const net::Envelope& env) {
+  services_->stats->vnode_gets.fetch_add(1, std::memory_order_relaxed);
+  VnodeGetReply r;
+  r.partition = partition_;
+  auto request = decode_vnode_get(env.body);
+  if (!request) {
+    r.status = ReplyStatus::error;
+    r.error = request.error();
+    return reply(ctx, mail, encode(env.request_id, r));
+  }
+  auto bytes = load(storage_key_of(request.value().key));
+  if (!bytes) {
+    r.status = ReplyStatus::error;
+    r.error = bytes.error();
+  } else if (!bytes.value()) {
+    r.status = ReplyStatus::notfound;
+  } else {
+    r.object = std::move(*bytes.value());
+  }
+  reply(ctx, mail, encode(env.request_id, r));
+}
+
+void Vnode::handle_put(ActorContext& ctx, Mail& mail, const net::Envelope& env) {
+  services_->stats->vnode_puts.fetch_add(1, std::memory_order_relaxed);
+  auto fail = [&](Error error) {
+    VnodePutReply r;
+    r.partition = partition_;
+    r.status = ReplyStatus::error;
+    r.error = std::move(error);
+    reply(ctx, mail, encode(env.request_id, r));
+  };
+  auto request = decode_vnode_put(env.body);
+  if (!request) return fail(request.error());
+  auto incoming = decode_object(request.value().object);
+  if (!incoming) return fail(incoming.error());
+  const crdt::Object& object = incoming.value();
+  const BucketProps* props = services_->bucket_types->find(object.key().bucket_type);
+  if (!props) return fail(make_error(Errc::not_found, "no bucket type " + object.key().bucket_type));
+  (void)hlc_.update(object.modified(), services_->clock->now_unix_us());
+  std::string skey = storage_key_of(object.key());
+  auto current = load_object(skey);
+  if (!current) return fail(current.error());
+  PendingReply pending{mail, env.request_id, request.value().durable};
+  if (!current.value()) {
+    stage_write(skey, std::move(request.value().object), request.value().durable, pending);
+    return;
+  }
+  crdt::Object merged = merge_replicas(*current.value(), object, *props);
+  if (merged == *current.value() && !request.value().durable) {
+    VnodePutReply r;
+    r.partition = partition_;
+    r.durable = services_->sync_mode == storage::SyncMode::sync && !dirty_.contains(skey);
+    return reply(ctx, mail, encode(env.request_id, r));
+  }
+  stage_write(skey, encode_object(merged), request.value().durable, pending);
+}
+
+Result<crdt::Object> Vnode::apply_client_write(const net::KeyRequest& request, std::uint64_t ttl_ms) {
+  const crdt::ObjectKey& key = request.key;
+  const BucketProps* props = services_->bucket_types->find(key.bucket_type);
+  if (!props) return make_error(Errc::not_found, "no bucket type '" + key.bucket_type + "'");
+  std::string skey = storage_key_of(key);
+  SHOAL_TRY(current, load_object(skey));
+  crdt::HlcTimestamp now = this->now();
+  std::optional<crdt::HlcTimestamp> expires;
+  if (ttl_ms) expires = crdt::HlcTimestamp{now.physical_us + static_cast<std::int64_t>(ttl_ms) * 1000, 0};
+  const bool expired = current && current->expired(now);
+  const crdt::ObjectLimits limits = client_limits(services_->limits);
+  const crdt::MergePolicy policy = props->merge_policy();
+  SHOAL_TRY(actor, actor_for(current ? &*current : nullptr));
+
+  auto client_context = [&]() -> Result<crdt::VClock> {
+    crdt::VClock context;
+    if (request.context) {
+      SHOAL_TRY(decoded, net::decode_context(*request.context));
+      context = std::move(decoded);
+    }
+    // A write after expiry replaces what expired; so does a delete
+    // without a context (it removes what this replica has seen).
+    if (current && (expired || (request.type == MessageType::del && !request.context)))
+      context.merge(current->context());
+    return context;
+  };
+
+  crdt::Object object;
+  if (!props->is_crdt()) {
+    if (request.type == MessageType::update)
+      return make_error(Errc::invalid_argument, "bucket type '" + key.bucket_type +
+                                                    "' holds plain objects: write them with put, not a CRDT update");
+    if (current && current->datatype() != crdt::Datatype::plain)
+      return make_error(Errc::precondition_failed, "the stored object is a CRDT, not a plain object");
+    if (current) {
+      object = std::move(*current);
+    } else {
+      SHOAL_TRY(fresh, crdt::Object::make(key, crdt::Datatype::plain, std::nullopt, limits));
+      object = std::move(fresh);
+    }
+    SHOAL_TRY(context, client_context());
+    if (request.type == MessageType::put) {
+      crdt::Sibling sibling;
+      sibling.value = request.value;
+      sibling.content_type = request.content_type;
+      sibling.user_metadata = request.user_metadata;
+      sibling.last_modified = now;
+      SHOAL_TRYV(object.put(std::move(sibling), context, actor, policy, expires, limits));
+    } else {
+      SHOAL_TRYV(object.remove(context, actor, now, policy, limits));
+    }
+  } else {
+    if (request.type == MessageType::put)
+      return make_error(Errc::invalid_argument, "bucket type '" + key.bucket_type + "' holds " +
+                                                    std::string(datatype_name(props->datatype)) +
+                                                    "s: change it with a CRDT update, not put");
+    crdt::TypeTag tag = *crdt::crdt_type_tag(props->datatype);
+    if (current && current->datatype() != props->datatype)
+      return make_error(Errc::precondition_failed, "the stored object holds another datatype");
+    if (current) {
+      object = std::move(*current);
+    } else {
+      SHOAL_TRY(empty, crdt::AnyCrdt::make_empty(tag));
+      SHOAL_TRY(fresh, crdt::Object::make(key, props->datatype, std::move(empty), limits));
+      object = std::move(fresh);
+    }
+    if (request.type == MessageType::del) {
+      SHOAL_TRY(context, client_context());
+      object.remove_crdt(context, now);
+    } else {
+      SHOAL_ASSERT(request.op.has_value(), "update without an op");
+      if (crdt::op_type_tag(*request.op) != tag)
+        return make_error(Errc::invalid_argument, "bucket type '" + key.bucket_type + "' holds " +
+                                                      std::string(datatype_name(props->datatype)) +
+                                                      "s: this operation is for another datatype");
+      // An expired CRDT starts from zero: reset everything it observed.
+      if (expired) object.crdt().reset(object.crdt().context());
+      crdt::AnyOp op = *request.op;
+      stamp_registers(op, now);
+      SHOAL_TRY(delta, object.crdt().apply(op, actor));
+      (void)delta;  // replicas receive the whole state (merge is a join, so that is always safe)
+      object.record_write(now, expires);
+    }
+  }
+  return object;
+}
+
+void Vnode::handle_coordinate(ActorContext& ctx, Mail& mail, const net::Envelope& env) {
+  services_->stats->vnode_coordinated.fetch_add(1, std::memory_order_relaxed);
+  auto fail = [&](Error error) {
+    VnodeCoordinateReply r;
+    r.partition = partition_;
+    r.status = ReplyStatus::error;
+    r.error = std::move(error);
+    reply(ctx, mail, encode(env.request_id, r));
+  };
+  auto coordinate = decode_vnode_coordinate(env.body);
+  if (!coordinate) return fail(coordinate.error());
+  codec::Limits limits;
+  limits.bytes_max = services_->limits.peer_message_bytes_max;
+  limits.bin_max = services_->limits.peer_message_bytes_max;
+  auto inner = net::decode_envelope(coordinate.value().request, limits);
+  if (!inner) return fail(inner.error());
+  auto request = net::decode_key_request(static_cast<MessageType>(inner.value().type), inner.value().body,
+                                         client_limits(services_->limits));
+  if (!request) return fail(request.error());
+  auto object = apply_client_write(request.value(), coordinate.value().ttl_ms);
+  if (!object) return fail(object.error());
+  std::string bytes = encode_object(object.value());
+  if (bytes.size() > services_->limits.object_bytes_max)
+    return fail(make_error(Errc::too_large, "object of " + std::to_string(bytes.size()) +
+                                                " bytes would exceed object_bytes_max (" +
+                                                std::to_string(services_->limits.object_bytes_max) + ")"));
+  if (bytes.size() > services_->limits.object_bytes_warn) {
+    services_->stats->objects_over_warn.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("vnode {}: object {}/{} is {} bytes (warning threshold {})", partition_,
+                 request.value().key.bucket_type, request.value().key.bucket, bytes.size(),
+                 services_->limits.object_bytes_warn);
+  }
+  if (object.value().datatype() == crdt::Datatype::plain &&
+      object.value().dvvset().size() > services_->limits.siblings_warn) {
+    services_->stats->siblings_over_warn.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("vnode {}: object {}/{} has {} siblings (warning threshold {}): its writers should read and "
+                 "write back with the context",
+                 partition_, request.value().key.bucket_type, request.value().key.bucket,
+                 object.value().dvvset().size(), services_->limits.siblings_warn);
+  }
+  // The new object goes to the coordinator at once, so the other replicas
+  // store it while this one commits; the ack follows from committed().
+  VnodeCoordinateReply ready;
+  ready.partition = partition_;
+  ready.object = bytes;
+  reply(ctx, mail, encode(env.request_id, ready));
+  stage_write(storage_key_of(request.value().key), std::move(bytes), coordinate.value().durable,
+              PendingReply{mail, env.request_id, coordinate.value().durable});
+}
+
+void Vnode::handle_fold(ActorContext& ctx, Mail& mail, const net::Envelope& env) {
+  VnodeFoldReply r;
+  r.partition = partition_;
+  auto request = decode_vnode_fold(env.body);
+  if (!request) {
+    r.status = ReplyStatus::error;
+    r.error = request.error();
+    r.done = true;
+    return reply(ctx, mail, encode(env.request_id, r));
+  }
+  const VnodeFold& fold = request.value();
+  // Writes of this turn that are not committed yet are not listed; a
+  // listing is a snapshot of committed data, as the documentation says.
+  submit_writes(ctx);
+  crdt::HlcTimestamp now = this->now();
+  std::size_t visited = 0;
+  bool hit_visit_cap = false;
+  auto owns = [&](const storage::StorageKeyParts& parts) {
+    if (fold.ring_size == 0) return true;
+    return ring::partition_of(shoal::key_hash(parts.bucket_type, parts.bucket, parts.key), fold.ring_size) ==
+           fold.key_partition;
+  };
+  if (!fold.buckets) {
+    storage::FoldOptions options;
+    options.prefix = storage::bucket_prefix(fold.bucket_type, fold.bucket);
+    options.start = fold.start_after.empty()
+                        ? options.prefix
+                        : storage::encode_storage_key(fold.bucket_type, fold.bucket, fold.start_after) + '\0';
+    auto folded = engine_->fold(options, [&](std::string_view skey, std::string_view value) {
+      auto parts = storage::decode_storage_key(skey);
+      if (!parts) return true;
+      r.resume_after = parts.value().key;
+      if (++visited >= kFoldKeysVisitedMax) hit_visit_cap = true;
+      if (owns(parts.value())) {
+        auto object = decode_object(value);
+        if (object && !object.value().is_tombstone() && !object.value().expired(now))
+          r.names.push_back(std::move(parts.value().key));
+      }
+      return r.names.size() < fold.limit && !hit_visit_cap;
+    });
+    if (!folded) {
+      r.status = ReplyStatus::error;
+      r.error = folded.error();
+      r.done = true;
+    } else {
+      r.done = !folded.value().stopped;
+    }
+    return reply(ctx, mail, encode(env.request_id, r));
+  }
+  // Buckets: one fold step per bucket, jumping past each bucket found.
+  std::string start = fold.start_after.empty() ? storage::bucket_type_prefix(fold.bucket_type)
+                                               : storage::prefix_end(storage::bucket_prefix(fold.bucket_type,
+                                                                                            fold.start_after));
+  r.done = true;
+  while (r.names.size() < fold.limit && !start.empty()) {
+    storage::FoldOptions options;
+    options.prefix = storage::bucket_type_prefix(fold.bucket_type);
+    options.start = start;
+    options.keys_only = true;
+    options.chunk_keys = 64;
+    std::optional<std::string> found;
+    auto folded = engine_->fold(options, [&](std::string_view skey, std::string_view) {
+      auto parts = storage::decode_storage_key(skey);
+      if (!parts) return true;
+      ++visited;
+      if (!owns(parts.value()) && visited < kFoldKeysVisitedMax) return true;
+      found = parts.value().bucket;
+      return false;
+    });
+    if (!folded) {
+      r.status = ReplyStatus::error;
+      r.error = folded.error();
+      break;
+    }
+    if (!found) break;
+    r.resume_after = *found;
+    if (visited >= kFoldKeysVisitedMax) {
+      r.done = false;
+      break;
+    }
+    r.names.push_back(*found);
+    start = storage::prefix_end(storage::bucket_prefix(fold.bucket_type, *found));
+    if (r.names.size() >= fold.limit) r.done = false;
+  }
+  reply(ctx, mail, encode(env.request_id, r));
+}
+
+void Vnode::handle_reap(ActorContext& ctx, Mail& mail, const net::Envelope& env) {
+  VnodeReapReply r{partition_, false};
+  auto request = decode_vnode_reap(env.body);
+  if (request) {
+    std::string skey = storage_key_of(request.value().key);
+    auto bytes = load(skey);
+    if (bytes && bytes.value() && hash64(*bytes.value()) == request.value().value_hash) {
+      auto object = decode_object(*bytes.value());
+      if (object && object.value().is_tombstone()) {
+        stage_write(skey, std::nullopt, false, std::nullopt);
+        services_->stats->tombstones_reaped.fetch_add(1, std::memory_order_relaxed);
+        r.reaped = true;
+      }
+    }
+  }
+  reply(ctx, mail, encode(env.request_id, r));
+}
+
+// ---- background work ------------------------------------------------------------
+
+void Vnode::on_timer(ActorContext& ctx, std::uint64_t token) {
+  if (token != kSweepTimer) return;
+  sweep(ctx);
+  submit_writes(ctx);
+  ctx.set_timer(services_->expiry_sweep_interval_ms, kSweepTimer);
+}
+
+void Vnode::sweep(ActorContext& ctx) {
+  (void)ctx;
+  crdt::HlcTimestamp now = this->now();
+  storage::FoldOptions options;
+  options.prefix = std::string(1, storage::kObjectKeyTag);
+  options.start = sweep_cursor_.empty() ? options.prefix : sweep_cursor_ + '\0';
+  std::size_t seen = 0;
+  std::vector<std::string> expired;
+  auto folded = engine_->fold(options, [&](std::string_view skey, std::string_view value) {
+    sweep_cursor_ = std::string(skey);
+    auto object = decode_object(value);
+    if (object && object.value().expired(now)) expired.emplace_back(skey);
+    return ++seen < kSweepKeysPerTick;
+  });
+  if (!folded || !folded.value().stopped) sweep_cursor_.clear();  // wrapped around
+  for (const auto& skey : expired) {
+    if (dirty_.contains(skey)) continue;  // written this turn: look again next time
+    stage_write(skey, std::nullopt, false, std::nullopt);
+    services_->stats->expired_swept.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void Vnode::on_crash(ActorContext& ctx, const Mail* mail) {
+  services_->stats->vnode_crashes.fetch_add(1, std::memory_order_relaxed);
+  if (!mail) return;
+  codec::Limits limits;
+  limits.bytes_max = services_->limits.peer_message_bytes_max;
+  limits.bin_max = services_->limits.peer_message_bytes_max;
+  auto env = net::decode_envelope(mail->bytes, limits);
+  if (!env) return;
+  if (auto r = vnode_error_reply(env.value().type, env.value().request_id, partition_,
+                                 make_error(Errc::unavailable, "vnode " + std::to_string(partition_) +
+                                                                   " crashed while handling the request")))
+    reply(ctx, *mail, *r);
+}
+
+void Vnode::stopping(ActorContext& ctx) {
+  if (!engine_) return;
+  // Writes staged this turn were announced to other replicas already: store
+  // them before closing (and acknowledge them: the node may still deliver).
+  if (!pending_.empty()) {
+    storage::WriteBatch writes = std::move(pending_);
+    pending_.clear();
+    Result<void> written = engine_->write(std::move(writes));
+    std::uint64_t batch = next_batch_++;
+    in_flight_[batch] = std::move(pending_replies_);
+    pending_replies_.clear();
+    committed(ctx, batch, written);
+  }
+  if (auto closed = engine_->close(); !closed)
+    spdlog::error("vnode {}: closing storage failed: {}", partition_, closed.error().to_string());
+  engine_.reset();
+}
+
+}  // namespace shoal::core

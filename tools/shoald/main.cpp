@@ -1,0 +1,99 @@
+// shoald: the Shoal server. Parses its config (flags and --config file),
+// starts the node, and runs until SIGTERM or SIGINT, then stops gracefully
+// (stop admitting, finish or fail what is in flight, flush, close storage)
+// and exits 0. Exits 1 on a configuration or start-up error (the message
+// says what to fix) and 3 when supervision gave up on crashing actors, so the
+// operating system's supervisor restarts it.
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "base/failpoint.hpp"
+#include "core/config.hpp"
+#include "core/node.hpp"
+
+namespace {
+
+int wait_for_signal(const shoal::core::Node& node) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  for (;;) {
+    timespec timeout{0, 200'000'000};
+    int signal = sigtimedwait(&set, nullptr, &timeout);
+    if (signal == SIGTERM || signal == SIGINT) {
+      spdlog::info("received {}, stopping", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+      return 0;
+    }
+    if (node.failed()) {
+      spdlog::critical("giving up: {}", node.failure());
+      return 3;
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Block the stop signals before any thread starts, so every thread
+  // inherits the mask and only sigtimedwait here sees them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto parsed = shoal::core::parse_node_args(argc, argv);
+  if (!parsed) {
+    std::fprintf(stderr, "shoald: %s\n(see shoald --help)\n", parsed.error().message.c_str());
+    return 1;
+  }
+  if (!parsed.value().config) {
+    std::fputs(parsed.value().output.c_str(), stdout);
+    return 0;
+  }
+  shoal::core::NodeConfig config = *parsed.value().config;
+
+  auto logger = spdlog::stderr_color_mt("shoald");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [" + config.node.name + "] %v");
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  spdlog::flush_on(spdlog::level::info);
+
+  if (config.enable_failpoints) {
+    shoal::failpoint::enable();
+    if (!config.failpoints.empty()) {
+      if (auto armed = shoal::failpoint::configure(config.failpoints); !armed) {
+        std::fprintf(stderr, "shoald: --failpoints: %s\n", armed.error().message.c_str());
+        return 1;
+      }
+    }
+    if (const char* env = std::getenv("SHOAL_FAILPOINTS"); env && *env) {
+      if (auto armed = shoal::failpoint::configure(env); !armed) {
+        std::fprintf(stderr, "shoald: SHOAL_FAILPOINTS: %s\n", armed.error().message.c_str());
+        return 1;
+      }
+    }
+    spdlog::warn("failpoints are enabled: this node can be made to fail on purpose");
+  }
+  if (config.secret_is_default)
+    spdlog::warn("using the default cluster secret: set --cluster-secret so strangers cannot join");
+
+  auto node = shoal::core::Node::start(config);
+  if (!node) {
+    spdlog::critical("cannot start: {}", node.error().message);
+    std::fprintf(stderr, "shoald: cannot start: %s\n", node.error().message.c_str());
+    return 1;
+  }
+  int code = wait_for_signal(*node.value());
+  node.value()->shutdown();
+  spdlog::info("stopped");
+  return code;
+}
