@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/hash.hpp"
+#include "core/router.hpp"
 #include "core/vnode.hpp"
 
 namespace shoal::core {
@@ -333,9 +334,14 @@ ListCoordinator::ListCoordinator(CoordinatorHost& host, std::uint64_t id, std::u
 
 void ListCoordinator::start() {
   partition_ = 0;
-  candidates_ = host_.ring().placement().primaries(partition_, n_val_).entries;
+  candidates_ = candidates_of(partition_);
   candidate_ = 0;
   ask();
+}
+
+std::vector<ring::PreflistEntry> ListCoordinator::candidates_of(std::uint32_t partition) const {
+  std::uint64_t hash = ring::partition_start(partition, host_.ring().partition_count());
+  return preference_list(host_.ring(), hash, n_val_).entries;
 }
 
 void ListCoordinator::ask() {
@@ -356,7 +362,7 @@ void ListCoordinator::ask() {
     fold.key_partition = partition_;
     ++attempt_;
     if (host_.send_to_vnode(entry, encode(id_, fold))) {
-      host_.set_timer(id_, timeout_ms_, kTimeoutTimer + static_cast<std::uint32_t>(attempt_ << 2));
+      host_.set_timer(id_, timeout_ms_, kTimeoutTimer + static_cast<std::uint32_t>((attempt_ & 0x3fffff) << 2));
       return;
     }
     ++candidate_;
@@ -421,13 +427,13 @@ void ListCoordinator::on_reply(const net::Envelope& envelope) {
     finish();
     return;
   }
-  candidates_ = host_.ring().placement().primaries(partition_, n_val_).entries;
+  candidates_ = candidates_of(partition_);
   candidate_ = 0;
   ask();
 }
 
 void ListCoordinator::on_timer(std::uint32_t tag) {
-  if (done_ || (tag & 3) != kTimeoutTimer || (tag >> 2) != static_cast<std::uint32_t>(attempt_)) return;
+  if (done_ || (tag & 3) != kTimeoutTimer || (tag >> 2) != static_cast<std::uint32_t>(attempt_ & 0x3fffff)) return;
   host_.stats().requests_timed_out.fetch_add(1, std::memory_order_relaxed);
   next_replica("timed out");
 }

@@ -157,6 +157,7 @@ class ListCoordinator final : public Coordinator {
 
  private:
   void ask();  // the next page from the current partition's current replica
+  std::vector<ring::PreflistEntry> candidates_of(std::uint32_t partition) const;
   void next_replica(const std::string& why);
   void flush_page(bool final);
 

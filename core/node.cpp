@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -265,6 +266,18 @@ Result<std::unique_ptr<Node>> Node::start(NodeConfig config) {
     node->vnode_refs_.push_back(ref.value());
   }
   SHOAL_TRYV(router->bind(*node->runtime_, node->router_ref_));
+  std::size_t owners = 0;
+  {
+    std::set<std::string> distinct;
+    for (const auto& o : ring.owners()) distinct.insert(o.node);
+    owners = distinct.size();
+  }
+  std::string crowded;
+  for (const auto& [name, props] : bucket_types->all())
+    if (props.n_val > owners) crowded += (crowded.empty() ? "" : ", ") + name + " (n_val " + std::to_string(props.n_val) + ")";
+  if (!crowded.empty())
+    spdlog::warn("the cluster has {} node{}, fewer than the n_val of bucket types {}: their replicas share nodes",
+                 owners, owners == 1 ? "" : "s", crowded);
   node->runtime_->start();
   spdlog::info("node {} serving clients on {} ({} vnodes of {} partitions, {} scheduler{})", c.node.full,
                c.client_listen.to_string(), node->vnode_refs_.size(), ring.partition_count(), c.schedulers,

@@ -77,6 +77,25 @@ crdt::ObjectLimits request_limits(const Limits& limits) {
 
 }  // namespace
 
+ring::Preflist preference_list(const ring::Ring& ring, std::uint64_t hash, std::uint32_t n_val) {
+  ring::Preflist list = ring.preference_list(hash, n_val);
+  if (list.complete) return list;
+  // Fewer nodes than n_val: as riak_core does, the further partitions
+  // clockwise complete the list even though their owners repeat. The
+  // replicas then share nodes (Node::start warns about it).
+  const std::uint32_t q = ring.partition_count();
+  const ring::Partition start = ring.partition_of(hash);
+  for (std::uint32_t i = 0; list.entries.size() < n_val && i < q; ++i) {
+    ring::Partition p = (start + i) % q;
+    bool listed = false;
+    for (const auto& e : list.entries) listed |= e.partition == p;
+    if (!listed) list.entries.push_back(ring::PreflistEntry{p, ring.owner(p), ring::Role::primary, {}});
+  }
+  list.complete = list.entries.size() == n_val;
+  if (list.complete) list.reason.clear();
+  return list;
+}
+
 Router::Router(std::shared_ptr<RouterServices> services) : services_(std::move(services)) {}
 
 Router::~Router() = default;
@@ -293,8 +312,8 @@ void Router::respond(std::uint64_t coordinator, std::string reply, bool final, b
 }
 
 void Router::set_timer(std::uint64_t coordinator, std::uint32_t delay_ms, std::uint32_t tag) {
-  SHOAL_ASSERT(tag < 256, "coordinator timer tags are 8 bits");
-  runtime_->context(self_).set_timer(delay_ms, (coordinator << 8) | tag);
+  SHOAL_ASSERT(tag < (1u << 24), "coordinator timer tags are 24 bits");
+  runtime_->context(self_).set_timer(delay_ms, (coordinator << 24) | tag);
 }
 
 void Router::on_timer(ActorContext& ctx, std::uint64_t token) {
@@ -303,11 +322,10 @@ void Router::on_timer(ActorContext& ctx, std::uint64_t token) {
     ctx.set_timer(services_->config.heartbeat_interval_ms, kTickToken);
     return;
   }
-  std::uint64_t id = token >> 8;
-  auto tag = static_cast<std::uint32_t>(token & 0xff);
-  if (tag == kForwardTag) {
+  std::uint64_t id = token >> 24;
+  auto tag = static_cast<std::uint32_t>(token & 0xffffff);
+  if (tag == kForwardTag && forwards_.contains(id)) {
     auto it = forwards_.find(id);
-    if (it == forwards_.end()) return;
     Forwarded forwarded = std::move(it->second);
     forwards_.erase(it);
     --in_flight_;
@@ -468,7 +486,7 @@ void Router::handle_client_message(Origin origin, std::string_view payload) {
   plan.props = *props;
   plan.timeout_ms = key_request.options.timeout_ms.value_or(default_timeout);
   std::uint64_t hash = key_hash(plan.key.bucket_type, plan.key.bucket, plan.key.key);
-  plan.preflist = services_->ring.preference_list(hash, props->n_val);
+  plan.preflist = preference_list(services_->ring, hash, props->n_val);
   if (!plan.preflist.complete)
     return reply_error(origin, request_id,
                        make_error(Errc::unavailable, "the key cannot have " + std::to_string(props->n_val) +
@@ -507,7 +525,7 @@ void Router::handle_client_message(Origin origin, std::string_view payload) {
       services_->stats->requests_forwarded.fetch_add(1, std::memory_order_relaxed);
       forwards_[forward_id] = Forwarded{std::move(origin), request_id, peer};
       ++in_flight_;
-      runtime_->context(self_).set_timer(plan.timeout_ms + 1000, (forward_id << 8) | kForwardTag);
+      runtime_->context(self_).set_timer(plan.timeout_ms + 1000, (forward_id << 24) | kForwardTag);
       return;
     }
     return reply_error(origin, request_id,

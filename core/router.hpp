@@ -52,6 +52,11 @@ struct RouterServices {
   std::int64_t started_unix_us = 0;
 };
 
+// The replicas of a key: Dynamo's distinct-node preference list, completed
+// with further partitions clockwise when the cluster has fewer nodes than
+// n_val (so a one-node development cluster still works with n_val 3).
+ring::Preflist preference_list(const ring::Ring& ring, std::uint64_t hash, std::uint32_t n_val);
+
 class Router final : public Actor, public CoordinatorHost {
  public:
   explicit Router(std::shared_ptr<RouterServices> services);

@@ -7,6 +7,7 @@ shoal_packages=(
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev liblmdb-dev lmdb-utils libsodium-dev
   libboost-dev libboost-program-options-dev
   catch2 libbenchmark-dev libxxhash-dev libspdlog-dev libfmt-dev libreadline-dev
+  python3-zmq python3-msgpack
   clang-14 libclang-rt-14-dev
 )
 
