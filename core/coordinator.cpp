@@ -207,6 +207,26 @@ void WriteCoordinator::start() {
     }
   }
   SHOAL_ASSERT(found, "a write is coordinated only by a node holding one of its replicas");
+  // Fail before writing anything when the quorum cannot be met with the
+  // replicas reachable now: a clean failure, not a partial write.
+  std::uint32_t reachable = 0, reachable_primaries = 0;
+  for (const auto& entry : plan_.preflist.entries) {
+    if (!host_.reachable(entry.node)) continue;
+    ++reachable;
+    reachable_primaries += entry.role == ring::Role::primary;
+  }
+  const WriteQuorumSpec& spec = quorum_.spec();
+  if (reachable < spec.w || reachable < spec.dw || reachable_primaries < spec.pw) {
+    std::string what = reachable_primaries < spec.pw ? "pw=" + std::to_string(spec.pw)
+                       : reachable < spec.w          ? "w=" + std::to_string(spec.w)
+                                                     : "dw=" + std::to_string(spec.dw);
+    answer_error(make_error(Errc::unavailable, what + " cannot be met: " + std::to_string(reachable) + " of " +
+                                                   std::to_string(plan_.preflist.entries.size()) +
+                                                   " replicas reachable (" + std::to_string(reachable_primaries) +
+                                                   " primaries); nothing was written"));
+    finish();
+    return;
+  }
   VnodeCoordinate request;
   request.partition = plan_.preflist.entries[coordinator_index_].partition;
   request.durable = quorum_.spec().dw > 0;
@@ -287,7 +307,11 @@ void WriteCoordinator::decide() {
       }
       answer(encode_view_reply(type_, request_id_, view));
     } else if (outcome == QuorumOutcome::failed) {
-      answer_error(make_error(Errc::unavailable, quorum_.failure()));
+      // The coordinating replica stored the write: it may spread (read
+      // repair) although the quorum failed, so the outcome is unknown.
+      answer_error(make_error(object_.empty() ? Errc::unavailable : Errc::unknown_outcome,
+                              quorum_.failure() + (object_.empty() ? "" : "; the write is stored on the replicas "
+                                                                          "that acknowledged it")));
     }
   }
   maybe_finish();
@@ -321,7 +345,8 @@ void WriteCoordinator::on_timer(std::uint32_t tag) {
   if (!answered_) {
     host_.stats().requests_timed_out.fetch_add(1, std::memory_order_relaxed);
     std::string why = object_.empty() ? "the coordinating replica did not answer" : quorum_.failure();
-    answer_error(make_error(Errc::timeout, "timed out after " + std::to_string(plan_.timeout_ms) + " ms: " + why));
+    answer_error(make_error(Errc::unknown_outcome, "timed out after " + std::to_string(plan_.timeout_ms) +
+                                                       " ms: " + why + "; the write may or may not have been applied"));
   }
   finish();
 }
