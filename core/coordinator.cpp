@@ -137,7 +137,8 @@ void GetCoordinator::repair_and_finish() {
   repaired_ = true;
   finish();
   std::optional<crdt::Object> object = merged();
-  if (!object) return;
+  // An expired object is about to be swept everywhere: do not spread it.
+  if (!object || object->expired(host_.now())) return;
   std::string bytes = encode_object(*object);
   std::size_t holders = 0;
   for (std::size_t i = 0; i < replicas_.size(); ++i) {
@@ -279,8 +280,10 @@ void WriteCoordinator::on_reply(const net::Envelope& envelope) {
     bool primary = plan_.preflist.entries[i].role == ring::Role::primary;
     if (reply.value().status == ReplyStatus::ok) {
       quorum_.add_ack(primary, reply.value().durable);
+      ++acks_;
     } else {
       all_acked_ = false;
+      last_error_ = reply.value().error;
       quorum_.add_failure(primary);
       if (object_.empty() && i == coordinator_index_) {
         answer_error(reply.value().error);
@@ -307,11 +310,16 @@ void WriteCoordinator::decide() {
       }
       answer(encode_view_reply(type_, request_id_, view));
     } else if (outcome == QuorumOutcome::failed) {
-      // The coordinating replica stored the write: it may spread (read
-      // repair) although the quorum failed, so the outcome is unknown.
-      answer_error(make_error(object_.empty() ? Errc::unavailable : Errc::unknown_outcome,
-                              quorum_.failure() + (object_.empty() ? "" : "; the write is stored on the replicas "
-                                                                          "that acknowledged it")));
+      std::string why = quorum_.failure();
+      if (last_error_) why += " (last replica error: " + last_error_->to_string() + ")";
+      if (object_.empty() || (acks_ == 0 && replies_ == plan_.preflist.entries.size())) {
+        // No replica stored it: a clean failure, with the replicas' reason.
+        answer_error(make_error(last_error_ && acks_ == 0 ? last_error_->code : Errc::unavailable, why));
+      } else {
+        // Some replica stored (or may still store) it: it can spread by read
+        // repair although the quorum failed, so the outcome is unknown.
+        answer_error(make_error(Errc::unknown_outcome, why + "; the write may be visible on some replicas"));
+      }
     }
   }
   maybe_finish();

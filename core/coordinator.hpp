@@ -143,6 +143,8 @@ class WriteCoordinator final : public Coordinator {
   std::string object_;  // the coordinating vnode's new object
   std::vector<bool> replied_;
   std::size_t replies_ = 0;
+  std::size_t acks_ = 0;
+  std::optional<Error> last_error_;
   bool all_acked_ = true;
   bool reap_scheduled_ = false;
 };

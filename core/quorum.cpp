@@ -90,11 +90,12 @@ QuorumOutcome ReadQuorum::outcome() const {
 }
 
 std::string ReadQuorum::failure() const {
-  const std::uint32_t remaining = spec_.n - replies();
   const std::uint32_t primaries_remaining =
       spec_.primaries - (primary_found_ + primary_notfound_ + primary_failed_);
   const bool pr_unreachable = primary_successes() + primaries_remaining < spec_.pr;
-  if (successes() + remaining < spec_.r || !pr_unreachable) {
+  // Name the setting the caller chose: pr when it cannot be met (r was
+  // only raised to it).
+  if (!pr_unreachable) {
     std::string out = "r=" + std::to_string(spec_.r) + " not met: " + plural(successes(), "replica", "replicas") +
                       " replied";
     if (failed_) out += " (" + std::to_string(failed_) + " failed or unreachable)";

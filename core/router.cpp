@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "base/failpoint.hpp"
 #include "base/hash.hpp"
 #include "core/build_info.hpp"
 #include "core/peer_messages.hpp"
@@ -434,6 +435,21 @@ void Router::handle_client_message(Origin origin, std::string_view payload) {
     case MessageType::status: return answer_origin(origin, encode_status_reply(request_id));
     case MessageType::ring:
     case MessageType::bucket_types: return answer_origin(origin, net::encode_ring_view(request_id, ring_view(), type));
+    case MessageType::failpoint: {
+      auto request = net::decode_failpoint_request(envelope.body);
+      if (!request) return reply_error(origin, request_id, request.error());
+      if (!failpoint::enabled())
+        return reply_error(origin, request_id,
+                           make_error(Errc::precondition_failed,
+                                      "failpoints are not enabled on " + self() + " (start it with --enable-failpoints)"));
+      if (request.value().second == "off") {
+        failpoint::clear(request.value().first);
+      } else if (auto armed = failpoint::set(request.value().first, request.value().second); !armed) {
+        return reply_error(origin, request_id, armed.error());
+      }
+      spdlog::warn("failpoint {} set to {}", request.value().first, request.value().second);
+      return answer_origin(origin, net::MessageWriter(net::reply_type(type), request_id, 0).finish());
+    }
     case MessageType::members: {
       std::uint64_t id = next_id_++;
       return start_coordinator(std::make_unique<MembersCoordinator>(*this, id, request_id, 2000), std::move(origin));
@@ -614,7 +630,7 @@ void Router::handle_peer_message(const std::string& routing_id, std::string_view
     }
     if (std::string reason = refusal_reason(hello.value()); !reason.empty()) {
       services_->stats->handshakes_refused.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("refused peer {}: {}", hello.value().node, reason);
+      log_refusal(hello.value().node, reason);
       send_raw_router(*peer_socket_, routing_id, encode_refuse(request_id, reason));
       return;
     }
@@ -647,7 +663,7 @@ void Router::handle_peer_message(const std::string& routing_id, std::string_view
                                     config.node.full});
     if (!auth || !mac_equal(auth.value().proof, expected)) {
       services_->stats->handshakes_refused.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("refused peer {}: it does not know the cluster secret", it->second.node);
+      log_refusal(it->second.node, "it does not know the cluster secret");
       send_raw_router(*peer_socket_, routing_id, encode_refuse(request_id, "wrong cluster secret"));
       inbound_.erase(it);
       return;
@@ -676,6 +692,17 @@ void Router::handle_peer_message(const std::string& routing_id, std::string_view
   }
   // Anything else from a connection that has not proved itself.
   send_raw_router(*peer_socket_, routing_id, encode_refuse(request_id, "handshake required"));
+}
+
+void Router::log_refusal(const std::string& node, const std::string& reason) {
+  // Once per node and reason a minute: a misconfigured peer retries every second.
+  std::int64_t now = monotonic_us();
+  auto& [last_reason, last_us] = refusals_logged_[node.substr(0, 256)];
+  if (last_reason == reason && now - last_us < 60'000'000) return;
+  if (refusals_logged_.size() > 1024) refusals_logged_.clear();
+  last_reason = reason;
+  last_us = now;
+  spdlog::warn("refused peer {}: {}", node, reason);
 }
 
 void Router::dispatch_authenticated(std::uint32_t peer, std::string_view payload, net::Envelope envelope) {
@@ -759,7 +786,9 @@ void Router::handle_handshake_reply(std::uint32_t peer, const net::Envelope& env
       std::string expected = mac(config.cluster_secret, {"shoal-challenge", link.hello_nonce, challenge.value().nonce,
                                                          link.name.full, config.node.full});
       if (challenge.value().node != link.name.full || !mac_equal(challenge.value().proof, expected)) {
-        spdlog::warn("peer {} failed to prove the cluster secret; not connecting", link.name.full);
+        std::string why = "failed to prove the cluster secret";
+        if (link.last_refusal != why) spdlog::warn("peer {} {}; not connecting", link.name.full, why);
+        link.last_refusal = why;
         link.state = PeerLink::State::idle;
         return;
       }

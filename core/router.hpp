@@ -144,6 +144,7 @@ class Router final : public Actor, public CoordinatorHost {
   void after_coordinator_event(std::uint64_t id);
   void tick();
   std::string refusal_reason(const Hello& hello) const;
+  void log_refusal(const std::string& node, const std::string& reason);
   std::string encode_status_reply(std::uint64_t request_id);
   net::RingView ring_view() const;
   std::int64_t monotonic_us() const { return services_->clock->monotonic_us(); }
@@ -168,6 +169,7 @@ class Router final : public Actor, public CoordinatorHost {
   std::int64_t rate_last_us_ = 0;
   double requests_per_s_ = 0;
   std::int64_t malformed_log_until_us_ = 0;
+  std::unordered_map<std::string, std::pair<std::string, std::int64_t>> refusals_logged_;
 };
 
 }  // namespace shoal::core

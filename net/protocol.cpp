@@ -22,7 +22,7 @@ bool protocol_version_supported(std::uint32_t version) {
   return version >= kProtocolVersionMin && version <= kProtocolVersionMax;
 }
 
-bool is_client_request(std::uint8_t type) { return type >= 1 && type <= 12; }
+bool is_client_request(std::uint8_t type) { return type >= 1 && type <= 13; }
 bool is_peer_message(std::uint8_t type) { return type >= 128; }
 
 std::string_view message_type_name(std::uint8_t type) {
@@ -39,6 +39,7 @@ std::string_view message_type_name(std::uint8_t type) {
     case MessageType::members: return "members";
     case MessageType::replica_get: return "replica_get";
     case MessageType::bucket_types: return "bucket_types";
+    case MessageType::failpoint: return "failpoint";
     default: break;
   }
   switch (static_cast<MessageType>(type)) {
@@ -868,6 +869,20 @@ Result<ListPage> decode_list_page(std::span<const msgpack::object> body) {
 std::string encode_simple_request(MessageType type, std::uint64_t request_id) {
   MessageWriter w(type, request_id, 0);
   return w.finish();
+}
+
+std::string encode_failpoint_request(std::uint64_t request_id, std::string_view name, std::string_view spec) {
+  MessageWriter w(MessageType::failpoint, request_id, 2);
+  w.bytes(name);
+  w.bytes(spec);
+  return w.finish();
+}
+
+Result<std::pair<std::string, std::string>> decode_failpoint_request(std::span<const msgpack::object> body) {
+  if (body.size() != 2) return malformed("failpoint request", "expected [name, spec]");
+  SHOAL_TRY(name, expect_blob(body[0], "failpoint name", 256));
+  SHOAL_TRY(spec, expect_blob(body[1], "failpoint spec", 256));
+  return std::make_pair(std::move(name), std::move(spec));
 }
 
 // ---- admin replies ------------------------------------------------------------------------

@@ -57,6 +57,7 @@ enum class MessageType : std::uint8_t {
   members = 10,
   replica_get = 11,
   bucket_types = 12,
+  failpoint = 13,  // admin: arm a failpoint (only on nodes started with --enable-failpoints)
   // Error reply to any request: [code, message].
   error = 127,
   // Peer messages (node -> node), bodies in core/peer_messages.hpp.
@@ -283,6 +284,10 @@ Result<ListPage> decode_list_page(std::span<const msgpack::object> body);
 
 // A request with no body (ping, status, ring, members, bucket_types).
 std::string encode_simple_request(MessageType type, std::uint64_t request_id);
+
+// failpoint: [name, spec]; the reply has an empty body.
+std::string encode_failpoint_request(std::uint64_t request_id, std::string_view name, std::string_view spec);
+Result<std::pair<std::string, std::string>> decode_failpoint_request(std::span<const msgpack::object> body);
 
 // ---- admin replies -------------------------------------------------------------------
 

@@ -671,6 +671,23 @@ Result<net::PingReply> Client::ping(std::optional<std::string> node) {
   return admin<net::PingReply>(*impl_, MessageType::ping, std::move(node), net::decode_ping_reply);
 }
 
+Result<void> Client::set_failpoint(const std::string& node, const std::string& name, const std::string& spec) {
+  std::optional<std::size_t> fixed;
+  for (std::size_t i = 0; i < impl_->nodes.size(); ++i)
+    if (impl_->nodes[i].address == node || impl_->nodes[i].name == node) fixed = i;
+  if (!fixed) return make_error(Errc::invalid_argument, "node " + node + " is not one this client connected to");
+  SHOAL_TRYV(wait<bool>([&](Callback<bool> cb) {
+    std::uint64_t id = impl_->next_id.fetch_add(1);
+    auto r = make_request(*impl_, MessageType::failpoint, id, net::encode_failpoint_request(id, name, spec),
+                          single<bool>(
+                              MessageType::failpoint, [](std::span<const msgpack::object>) -> Result<bool> { return true; },
+                              std::move(cb), false));
+    r->fixed_node = fixed;
+    impl_->submit(std::move(r));
+  }));
+  return ok();
+}
+
 // ---- parsing ---------------------------------------------------------------------------------
 
 Result<Key> parse_key(std::string_view text) {

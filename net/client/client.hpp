@@ -89,6 +89,9 @@ class Client {
   Result<net::RingView> ring(std::optional<std::string> node = {});
   Result<std::vector<net::MembersView>> members(std::optional<std::string> node = {});
   Result<net::PingReply> ping(std::optional<std::string> node = {});
+  // Arms (or with spec "off" disarms) a failpoint on one node; the node must
+  // run with --enable-failpoints.
+  Result<void> set_failpoint(const std::string& node, const std::string& name, const std::string& spec);
 
   // ---- asynchronous: the callback runs on the client's I/O thread ----
   void get_async(const Key& key, const RequestOptions& options, Callback<ObjectView> done);

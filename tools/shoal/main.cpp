@@ -69,8 +69,9 @@ const std::vector<Command> kCommands = {
     {"ring", "ring", "Partition owners and members."},
     {"members", "members", "Membership and reachability as seen from each node."},
     {"ping", "ping", "Check that the node answers."},
-    {"admin", "admin replica-get TYPE/BUCKET/KEY",
-     "Each replica's own copy, read directly from the vnodes of the preference list (no read repair)."},
+    {"admin", "admin replica-get TYPE/BUCKET/KEY | admin failpoint NAME SPEC",
+     "replica-get: each replica's own copy, read directly from the vnodes of the preference list (no read "
+     "repair). failpoint: arm a failpoint on the node (-h) if it runs with --enable-failpoints; SPEC 'off' disarms."},
     {"help", "help [COMMAND]", "This list, or one command's usage."},
     {"quit", "quit", "Leave the interactive shell."},
 };
@@ -717,8 +718,14 @@ int run(Client& client, std::vector<std::string> args, Settings s) {
     }
     return kOk;
   }
+  if (cmd == "admin" && w.size() == 4 && w[1] == "failpoint") {
+    auto r = client.set_failpoint(s.hosts.front(), w[2], w[3]);
+    if (!r) return fail(r.error());
+    std::cout << (s.json ? "{\"ok\": true}\n" : "ok\n");
+    return kOk;
+  }
   if (cmd == "admin") {
-    if (w.size() < 3 || w[1] != "replica-get") return fail("usage: admin replica-get TYPE/BUCKET/KEY");
+    if (w.size() < 3 || w[1] != "replica-get") return fail("usage: admin replica-get TYPE/BUCKET/KEY | admin failpoint NAME SPEC");
     auto key = key_at(2);
     if (!key) return fail(key.error());
     auto r = client.replica_get(key.value());
