@@ -135,16 +135,16 @@ TEST_CASE("read quorum failures name the setting that was not met") {
 }
 
 TEST_CASE("basic_quorum gives up on a majority of not found without waiting") {
-  ReadQuorum q(make_read_spec(5, 3, 0, false, true).value());
+  ReadQuorum q(make_read_spec(5, 2, 0, false, true).value());
   q.add(ReadQuorum::Reply::notfound, true);
   q.add(ReadQuorum::Reply::notfound, true);
   CHECK(q.outcome() == QuorumOutcome::pending);
   q.add(ReadQuorum::Reply::failed, true);
-  CHECK(q.outcome() == QuorumOutcome::notfound);
-  ReadQuorum patient(make_read_spec(5, 3, 0, false, false).value());
+  CHECK(q.outcome() == QuorumOutcome::notfound);  // 3 of 5 answered without the object
+  ReadQuorum patient(make_read_spec(5, 2, 0, false, false).value());
   for (int i = 0; i < 2; ++i) patient.add(ReadQuorum::Reply::notfound, true);
   patient.add(ReadQuorum::Reply::failed, true);
-  CHECK(patient.outcome() == QuorumOutcome::pending);  // two more replies could still meet r=3
+  CHECK(patient.outcome() == QuorumOutcome::pending);  // two more replies could still meet r=2
 }
 
 TEST_CASE("quorum settings are checked against n_val") {
