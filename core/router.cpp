@@ -19,7 +19,6 @@ namespace {
 constexpr std::uint64_t kTickToken = 0;
 constexpr std::uint32_t kForwardTag = 7;
 constexpr std::size_t kRecvBatchMax = 512;  // messages read per readable event before yielding
-constexpr std::int64_t kHandshakeRetryUs = 1'000'000;
 constexpr std::int64_t kHandshakeTimeoutUs = 3'000'000;
 constexpr std::size_t kInboundPendingMax = 1024;  // unauthenticated connections remembered
 
@@ -850,7 +849,8 @@ void Router::tick() {
         if (now_us - link.last_attempt_us > kHandshakeTimeoutUs) link.state = PeerLink::State::idle;
         break;
       case PeerLink::State::idle:
-        if (now_us - link.last_attempt_us < kHandshakeRetryUs && link.last_attempt_us != 0) break;
+        // A fresh hello on every tick: the DEALER only accepts it once its
+        // connection is up, so a peer that starts later is reached within a tick.
         link.last_attempt_us = now_us;
         Hello hello;
         hello.node = config.node.full;
