@@ -126,7 +126,11 @@ Result<ParsedArgs> parse_node_args(int argc, const char* const* argv) {
     ("client-message-bytes-max", po::value<std::size_t>()->default_value(64u << 20), "largest client message (ZMQ_MAXMSGSIZE)")
     ("peer-message-bytes-max", po::value<std::size_t>()->default_value(256u << 20), "largest peer message (ZMQ_MAXMSGSIZE)")
     ("requests-in-flight-max", po::value<std::size_t>()->default_value(10'000), "concurrent requests; past it: overloaded")
-    ("mailbox-messages-max", po::value<std::size_t>()->default_value(10'000), "messages queued per actor; past it: overloaded");
+    ("mailbox-messages-max", po::value<std::size_t>()->default_value(10'000), "messages queued per actor; past it: overloaded")
+    ("peer-queue-messages-max", po::value<std::size_t>()->default_value(100'000), "messages queued per socket and peer link (ZeroMQ high-water mark)")
+    ("list-page-keys-max", po::value<std::size_t>()->default_value(10'000), "largest page of a key or bucket listing")
+    ("decode-depth-max", po::value<std::uint32_t>()->default_value(32), "deepest msgpack nesting a decoder accepts")
+    ("decode-container-max", po::value<std::size_t>()->default_value(1u << 20), "most elements of one msgpack array or map");
   // clang-format on
 
   po::variables_map vm;
@@ -263,6 +267,18 @@ Result<ParsedArgs> parse_node_args(int argc, const char* const* argv) {
   l.peer_message_bytes_max = vm["peer-message-bytes-max"].as<std::size_t>();
   l.requests_in_flight_max = vm["requests-in-flight-max"].as<std::size_t>();
   l.mailbox_messages_max = vm["mailbox-messages-max"].as<std::size_t>();
+  l.peer_queue_messages_max = vm["peer-queue-messages-max"].as<std::size_t>();
+  l.list_page_keys_max = vm["list-page-keys-max"].as<std::size_t>();
+  l.decode_depth_max = vm["decode-depth-max"].as<std::uint32_t>();
+  l.decode_container_max = vm["decode-container-max"].as<std::size_t>();
+  if (l.peer_queue_messages_max < 100 || l.peer_queue_messages_max > 10'000'000)
+    return make_error(Errc::invalid_argument, "--peer-queue-messages-max must be 100..10000000");
+  if (l.list_page_keys_max == 0 || l.list_page_keys_max > 100'000)
+    return make_error(Errc::invalid_argument, "--list-page-keys-max must be 1..100000");
+  if (l.decode_depth_max < 16 || l.decode_depth_max > 1024)
+    return make_error(Errc::invalid_argument, "--decode-depth-max must be 16..1024 (CRDT maps nest up to 18 levels)");
+  if (l.decode_container_max < 1024 || l.decode_container_max > (1u << 24))
+    return make_error(Errc::invalid_argument, "--decode-container-max must be 1024..16777216");
   if (l.key_bytes_max == 0 || l.key_bytes_max > 64 * 1024)
     return make_error(Errc::invalid_argument, "--key-bytes-max must be 1..65536 (the storage layer's bound)");
   if (l.object_bytes_max > (64u << 20))

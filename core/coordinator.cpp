@@ -97,9 +97,13 @@ void GetCoordinator::on_reply(const net::Envelope& envelope) {
 }
 
 std::optional<crdt::Object> GetCoordinator::merged() {
-  std::optional<crdt::Object> out;
+  // Replicas usually agree byte for byte: each distinct encoding is decoded
+  // and merged once (merge is idempotent, so skipping equal ones is exact).
   for (auto& replica : replicas_) {
-    if (replica.state != ReplicaState::State::found) continue;
+    if (replica.state != ReplicaState::State::found || replica.merged) continue;
+    replica.merged = true;
+    if (std::find(merged_encodings_.begin(), merged_encodings_.end(), replica.object) != merged_encodings_.end())
+      continue;
     auto object = decode_object(replica.object);
     if (!object) {
       spdlog::warn("get {}/{}: a replica sent an object that does not decode: {}", plan_.key.bucket_type,
@@ -107,9 +111,10 @@ std::optional<crdt::Object> GetCoordinator::merged() {
       replica.state = ReplicaState::State::failed;
       continue;
     }
-    out = out ? merge_replicas(std::move(*out), object.value(), plan_.props) : std::move(object).value();
+    merged_ = merged_ ? merge_replicas(std::move(*merged_), object.value(), plan_.props) : std::move(object).value();
+    merged_encodings_.push_back(replica.object);
   }
-  return out;
+  return merged_;
 }
 
 void GetCoordinator::decide() {
@@ -139,7 +144,7 @@ void GetCoordinator::repair_and_finish() {
   std::optional<crdt::Object> object = merged();
   // An expired object is about to be swept everywhere: do not spread it.
   if (!object || object->expired(host_.now())) return;
-  std::string bytes = encode_object(*object);
+  std::string bytes = merged_encodings_.size() == 1 ? merged_encodings_.front() : encode_object(*object);
   std::size_t holders = 0;
   for (std::size_t i = 0; i < replicas_.size(); ++i) {
     const auto& replica = replicas_[i];
@@ -363,7 +368,11 @@ void WriteCoordinator::on_timer(std::uint32_t tag) {
 
 ListCoordinator::ListCoordinator(CoordinatorHost& host, std::uint64_t id, std::uint64_t request_id,
                                  net::ListRequest request, std::uint32_t n_val, std::uint32_t timeout_ms)
-    : Coordinator(host, id, request_id), request_(std::move(request)), n_val_(n_val), timeout_ms_(timeout_ms) {}
+    : Coordinator(host, id, request_id),
+      request_(std::move(request)),
+      page_keys_(host.list_page_keys(request_.options.page_keys)),
+      n_val_(n_val),
+      timeout_ms_(timeout_ms) {}
 
 void ListCoordinator::start() {
   partition_ = 0;
@@ -390,7 +399,7 @@ void ListCoordinator::ask() {
     fold.bucket_type = request_.bucket_type;
     fold.bucket = request_.bucket;
     fold.start_after = resume_after_;
-    fold.limit = host_.list_page_keys();
+    fold.limit = static_cast<std::uint32_t>(page_keys_ - std::min<std::size_t>(page_.size(), page_keys_ - 1));
     fold.ring_size = host_.ring().partition_count();
     fold.key_partition = partition_;
     ++attempt_;
@@ -448,7 +457,7 @@ void ListCoordinator::on_reply(const net::Envelope& envelope) {
       page_.push_back(std::move(name));
     }
   }
-  if (page_.size() >= host_.list_page_keys()) flush_page(false);
+  if (page_.size() >= page_keys_) flush_page(false);
   if (!reply.value().done) {
     resume_after_ = reply.value().resume_after;
     ask();

@@ -54,7 +54,8 @@ class CoordinatorHost {
   virtual bool reachable(const std::string& node) const = 0;
   virtual std::vector<MemberView> own_view() const = 0;
   virtual std::uint32_t tombstone_reap_delay_ms() const = 0;
-  virtual std::uint32_t list_page_keys() const = 0;
+  // Keys per listing page: the request's page_keys, bounded by the node's limit.
+  virtual std::uint32_t list_page_keys(std::optional<std::uint32_t> requested) const = 0;
 };
 
 class Coordinator {
@@ -107,6 +108,7 @@ class GetCoordinator final : public Coordinator {
   struct ReplicaState {
     enum class State { pending, found, notfound, failed } state = State::pending;
     std::string object;
+    bool merged = false;  // folded into merged_
   };
   void record(std::size_t index, ReplicaState::State state, std::string object);
   void decide();
@@ -116,6 +118,8 @@ class GetCoordinator final : public Coordinator {
   KeyRequestPlan plan_;
   ReadQuorum quorum_;
   std::vector<ReplicaState> replicas_;
+  std::optional<crdt::Object> merged_;
+  std::vector<std::string> merged_encodings_;  // distinct replica encodings folded in
   bool repaired_ = false;
 };
 
@@ -164,6 +168,7 @@ class ListCoordinator final : public Coordinator {
   void flush_page(bool final);
 
   net::ListRequest request_;
+  std::uint32_t page_keys_ = 1000;
   std::uint32_t n_val_;
   std::uint32_t timeout_ms_;
   std::uint32_t partition_ = 0;  // key partition being listed

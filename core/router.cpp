@@ -180,8 +180,9 @@ void Router::stopping(ActorContext&) {
 
 crdt::HlcTimestamp Router::now() { return hlc_.now(services_->clock->now_unix_us()); }
 
-std::uint32_t Router::list_page_keys() const {
-  return static_cast<std::uint32_t>(std::min<std::size_t>(services_->config.limits.list_page_keys_max, 1000));
+std::uint32_t Router::list_page_keys(std::optional<std::uint32_t> requested) const {
+  std::size_t limit = services_->config.limits.list_page_keys_max;
+  return static_cast<std::uint32_t>(std::max<std::size_t>(1, std::min<std::size_t>(requested.value_or(1000), limit)));
 }
 
 bool Router::reachable(const std::string& node) const {
@@ -330,9 +331,11 @@ void Router::on_timer(ActorContext& ctx, std::uint64_t token) {
     forwards_.erase(it);
     --in_flight_;
     services_->stats->requests_timed_out.fetch_add(1, std::memory_order_relaxed);
+    // Only writes are forwarded, and one that timed out may have been applied.
     reply_error(forwarded.origin, forwarded.client_request_id,
-                make_error(Errc::timeout, "forwarded to " + peers_[forwarded.peer].name.full +
-                                              ", which did not answer in time"));
+                make_error(Errc::unknown_outcome, "forwarded to " + peers_[forwarded.peer].name.full +
+                                                      ", which did not answer in time: the write may or may not "
+                                                      "have been applied"));
     return;
   }
   auto it = coordinators_.find(id);
@@ -390,6 +393,7 @@ void Router::on_client_readable() {
     if (frames.size() == 3 && frames[1].size() == 0) {
       origin.delimiter = true;
     } else if (frames.size() != 2) {
+      origin.delimiter = frames.size() > 2 && frames[1].size() == 0;  // so a REQ client gets the error
       services_->stats->malformed_messages.fetch_add(1, std::memory_order_relaxed);
       reply_error(origin, 0, make_error(Errc::malformed, "a request is one frame (after an optional empty delimiter)"));
       continue;

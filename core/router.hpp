@@ -90,7 +90,7 @@ class Router final : public Actor, public CoordinatorHost {
   bool reachable(const std::string& node) const override;
   std::vector<MemberView> own_view() const override;
   std::uint32_t tombstone_reap_delay_ms() const override { return services_->config.tombstone_reap_delay_ms; }
-  std::uint32_t list_page_keys() const override;
+  std::uint32_t list_page_keys(std::optional<std::uint32_t> requested) const override;
 
  private:
   struct Origin {

@@ -324,6 +324,7 @@ Result<crdt::Object> Vnode::apply_client_write(const net::KeyRequest& request, s
   const crdt::MergePolicy policy = props->merge_policy();
   SHOAL_TRY(actor, actor_for(current ? &*current : nullptr));
 
+  // The context the write replaces, computed before `current` is moved.
   auto client_context = [&]() -> Result<crdt::VClock> {
     crdt::VClock context;
     if (request.context) {
@@ -336,6 +337,7 @@ Result<crdt::Object> Vnode::apply_client_write(const net::KeyRequest& request, s
       context.merge(current->context());
     return context;
   };
+  SHOAL_TRY(write_context, client_context());
 
   crdt::Object object;
   if (!props->is_crdt()) {
@@ -350,7 +352,7 @@ Result<crdt::Object> Vnode::apply_client_write(const net::KeyRequest& request, s
       SHOAL_TRY(fresh, crdt::Object::make(key, crdt::Datatype::plain, std::nullopt, limits));
       object = std::move(fresh);
     }
-    SHOAL_TRY(context, client_context());
+    const crdt::VClock& context = write_context;
     if (request.type == MessageType::put) {
       crdt::Sibling sibling;
       sibling.value = request.value;
@@ -377,8 +379,7 @@ Result<crdt::Object> Vnode::apply_client_write(const net::KeyRequest& request, s
       object = std::move(fresh);
     }
     if (request.type == MessageType::del) {
-      SHOAL_TRY(context, client_context());
-      object.remove_crdt(context, now);
+      object.remove_crdt(write_context, now);
     } else {
       SHOAL_ASSERT(request.op.has_value(), "update without an op");
       if (crdt::op_type_tag(*request.op) != tag)

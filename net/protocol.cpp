@@ -198,6 +198,8 @@ Result<Quorum> read_quorum(const msgpack::object& o, std::string_view name) {
   SHOAL_TRY(text, expect_blob_view(o, name, 16));
   auto parsed = Quorum::parse(text);
   if (!parsed) return malformed(name, parsed.error().message);
+  if (parsed.value().kind == Quorum::Kind::count && parsed.value().count > 64)
+    return malformed(name, "quorum count out of range");
   return parsed.value();
 }
 

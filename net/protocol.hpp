@@ -14,8 +14,10 @@
 // Decoders read untrusted bytes: every size, count and nesting depth is
 // bounded before anything is allocated (base/codec.hpp), and a malformed
 // message is an Errc::malformed value, never an exception or a crash.
-// Byte strings are accepted as msgpack bin or str (so scripting languages
-// can send either); Shoal always sends bin. Thread-safe: pure functions.
+// Byte strings (keys, values, names) are accepted as msgpack bin or str (so
+// scripting languages can send either); Shoal sends them as bin. Option
+// names and symbolic quorum values ("quorum") are short ASCII words, sent as
+// str. Thread-safe: pure functions.
 #pragma once
 
 #include <msgpack.hpp>

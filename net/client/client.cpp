@@ -50,6 +50,7 @@ struct Request {
   std::int64_t deadline_us = 0;
   std::uint32_t timeout_ms = 0;
   std::vector<std::size_t> tried;
+  std::optional<Error> last_error;  // why the previous attempt did not go through
 };
 
 struct NodeConn {
@@ -57,6 +58,7 @@ struct NodeConn {
   std::unique_ptr<zmq::socket_t> socket;
   std::string name;  // node name, learned by ping
   std::int64_t unhealthy_until_us = 0;
+  std::uint32_t timeouts_in_a_row = 0;  // reset by any reply
 };
 
 codec::Limits reply_limits() {
@@ -116,13 +118,17 @@ struct Client::Impl {
   }
 
   void submit(std::unique_ptr<Request> request) {
-    if (in_flight.load() >= options.in_flight_max) {
-      Error error = make_error(Errc::overloaded, "the client has " + std::to_string(options.in_flight_max) +
-                                                     " requests in flight");
-      request->handler(nullptr, &error);
+    if (in_flight.fetch_add(1) >= options.in_flight_max) {
+      --in_flight;
+      // Callbacks always run on the I/O thread, even this refusal.
+      auto shared = std::make_shared<std::unique_ptr<Request>>(std::move(request));
+      std::size_t max = options.in_flight_max;
+      post([shared, max] {
+        Error error = make_error(Errc::overloaded, "the client has " + std::to_string(max) + " requests in flight");
+        (*shared)->handler(nullptr, &error);
+      });
       return;
     }
-    ++in_flight;
     bool was_empty;
     {
       std::lock_guard lock(submit_mutex);
@@ -207,10 +213,11 @@ struct Client::Impl {
     for (;;) {
       auto node = pick_node(*r);
       if (!node) {
-        Error error = r->write && !r->idempotent && r->attempts > 0
-                          ? make_error(Errc::unknown_outcome, "no other node to retry on after a failed attempt")
-                          : make_error(Errc::unavailable, "no Shoal node is reachable (tried " +
-                                                              std::to_string(r->tried.size()) + ")");
+        // Only attempts that certainly did no work are retried, so the last
+        // attempt's error is the outcome.
+        Error error = r->last_error ? *r->last_error
+                                    : make_error(Errc::unavailable, "no Shoal node is reachable (tried " +
+                                                                        std::to_string(r->tried.size()) + ")");
         return finish(*r, error);
       }
       r->tried.push_back(*node);
@@ -241,6 +248,7 @@ struct Client::Impl {
   }
 
   void retry_or_fail(std::unique_ptr<Request> r, Error error) {
+    r->last_error = error;
     if (r->attempts <= options.retries) {
       dispatch(std::move(r));
       return;
@@ -263,6 +271,7 @@ struct Client::Impl {
       if (it == pending.end()) continue;  // late reply to a retried or finished request
       Request& r = *it->second;
       nodes[node].unhealthy_until_us = 0;
+      nodes[node].timeouts_in_a_row = 0;
       if (envelope.type == static_cast<std::uint8_t>(MessageType::error)) {
         Error error = net::decode_error_body(envelope.body);
         // Refused before any work was done: safe to send elsewhere.
@@ -295,11 +304,13 @@ struct Client::Impl {
       auto r = std::move(it->second);
       pending.erase(it);
       NodeConn& node = nodes[r->node];
-      node.unhealthy_until_us = now + std::int64_t{options.node_backoff_ms} * 1000;
+      // One slow answer is load, not a failure: back off a node only after
+      // several timeouts in a row (a dead node is noticed when sends fail).
+      if (++node.timeouts_in_a_row >= 3) node.unhealthy_until_us = now + std::int64_t{options.node_backoff_ms} * 1000;
       std::string where = node.name.empty() ? node.address : node.name;
       if (r->idempotent) {
         retry_or_fail(std::move(r), make_error(Errc::timeout, "no answer from " + where + " within " +
-                                                                  std::to_string(options.timeout_ms) + " ms"));
+                                                                  std::to_string(r->timeout_ms) + " ms"));
       } else {
         finish(*r, make_error(Errc::unknown_outcome, "no answer from " + where + " within " +
                                                          std::to_string(r->timeout_ms) +
@@ -397,17 +408,23 @@ Result<std::unique_ptr<Client>> Client::connect(ClientOptions options) {
   impl->io = std::thread([raw] { raw->run(); });
   std::unique_ptr<Client> client(new Client(std::move(impl)));
   // Learn node names (to route by ring) and the ring; give connections a
-  // moment to come up. A cluster that is down is reported by the first call.
-  for (int round = 0; round < 50; ++round) {
-    bool any = false;
+  // moment to come up. No node answering at all is an error.
+  bool any = false;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options.connect_timeout_ms);
+  while (!any && std::chrono::steady_clock::now() < deadline) {
     for (std::size_t i = 0; i < client->impl_->nodes.size(); ++i) {
-      auto pong = client->ping(client->impl_->nodes[i].address);
+      auto pong = client->ping_with_timeout(client->impl_->nodes[i].address, 300);
       if (!pong) continue;
       any = true;
       client->impl_->nodes[i].name = pong.value().node;
     }
-    if (any) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!any) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (!any) {
+    std::string list;
+    for (const auto& n : options.nodes) list += (list.empty() ? "" : ", ") + n;
+    return make_error(Errc::unavailable, "no Shoal node answered within " + std::to_string(options.connect_timeout_ms) +
+                                             " ms (" + list + ")");
   }
   if (options.route_by_ring) {
     if (auto ring = client->ring(); ring) {
@@ -635,7 +652,7 @@ namespace {
 
 template <typename T>
 Result<T> admin(Client::Impl& impl, MessageType type, std::optional<std::string> node,
-                std::function<Result<T>(std::span<const msgpack::object>)> decode) {
+                std::function<Result<T>(std::span<const msgpack::object>)> decode, std::uint32_t timeout_ms = 5000) {
   std::optional<std::size_t> fixed;
   if (node) {
     for (std::size_t i = 0; i < impl.nodes.size(); ++i)
@@ -647,7 +664,7 @@ Result<T> admin(Client::Impl& impl, MessageType type, std::optional<std::string>
     auto r = make_request(impl, type, id, net::encode_simple_request(type, id),
                           single<T>(type, std::move(decode), std::move(cb), false));
     r->fixed_node = fixed;
-    if (fixed) r->timeout_ms = std::min<std::uint32_t>(r->timeout_ms, 5000);
+    if (fixed) r->timeout_ms = std::min<std::uint32_t>(r->timeout_ms, timeout_ms);
     impl.submit(std::move(r));
   });
 }
@@ -669,6 +686,10 @@ Result<std::vector<net::MembersView>> Client::members(std::optional<std::string>
 
 Result<net::PingReply> Client::ping(std::optional<std::string> node) {
   return admin<net::PingReply>(*impl_, MessageType::ping, std::move(node), net::decode_ping_reply);
+}
+
+Result<net::PingReply> Client::ping_with_timeout(const std::string& node, std::uint32_t timeout_ms) {
+  return admin<net::PingReply>(*impl_, MessageType::ping, node, net::decode_ping_reply, timeout_ms);
 }
 
 Result<void> Client::set_failpoint(const std::string& node, const std::string& name, const std::string& spec) {

@@ -2,6 +2,7 @@
 // touches LMDB.
 //
 //   auto client = shoal::client::Client::connect({.nodes = {"127.0.0.1:8101", "127.0.0.1:8102"}});
+//   (connect fails with Errc::unavailable when no node answers within connect_timeout_ms)
 //   auto put = client.value()->put({"default", "users", "alice"}, "{\"age\": 42}");
 //   auto got = client.value()->get({"default", "users", "alice"});
 //   for (auto& sibling : got.value().siblings) ...
@@ -49,6 +50,7 @@ struct ClientOptions {
   bool route_by_ring = true;          // read the ring and send each key to its partition's owner
   std::size_t in_flight_max = 100'000;  // requests queued or in flight; past it calls fail with overloaded
   std::uint32_t node_backoff_ms = 1'000;  // a node that failed is avoided this long
+  std::uint32_t connect_timeout_ms = 3'000;  // connect() fails if no node answers a ping in this time
 };
 
 struct PutOptions {
@@ -89,6 +91,7 @@ class Client {
   Result<net::RingView> ring(std::optional<std::string> node = {});
   Result<std::vector<net::MembersView>> members(std::optional<std::string> node = {});
   Result<net::PingReply> ping(std::optional<std::string> node = {});
+  Result<net::PingReply> ping_with_timeout(const std::string& node, std::uint32_t timeout_ms);
   // Arms (or with spec "off" disarms) a failpoint on one node; the node must
   // run with --enable-failpoints.
   Result<void> set_failpoint(const std::string& node, const std::string& name, const std::string& spec);

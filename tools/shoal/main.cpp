@@ -7,6 +7,7 @@
 #include <readline/readline.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -555,6 +556,7 @@ int run(Client& client, std::vector<std::string> args, Settings s) {
       names = client.list_buckets(w[1], s.options);
     }
     if (!names) return fail(names.error());
+    std::sort(names.value().begin(), names.value().end());
     if (s.json) {
       JsonWriter j;
       j.begin_object().key(cmd == "list-keys" ? "keys" : "buckets").begin_array();
@@ -856,7 +858,10 @@ int main(int argc, char** argv) {
   if (!words) die_usage(words.error().message);
   shoal::client::ClientOptions options;
   options.nodes = settings.hosts;
-  if (settings.options.timeout_ms) options.timeout_ms = *settings.options.timeout_ms;
+  if (settings.options.timeout_ms) {
+    options.timeout_ms = *settings.options.timeout_ms;
+    options.connect_timeout_ms = std::min(options.connect_timeout_ms, *settings.options.timeout_ms);
+  }
   auto client = Client::connect(options);
   if (!client) die_usage(client.error().message);
   std::vector<std::string> command;
