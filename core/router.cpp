@@ -954,6 +954,7 @@ std::string Router::encode_status_reply(std::uint64_t request_id) {
     add("storage_fsyncs", static_cast<std::int64_t>(ls.syncs));
     add("storage_map_bytes", static_cast<std::int64_t>(ls.map_bytes));
     add("storage_map_resizes", static_cast<std::int64_t>(ls.map_resizes));
+    add("storage_write_map", ls.write_map ? 1 : 0);
   }
   add_text("sync_mode", services_->config.sync_mode == storage::SyncMode::sync ? "sync" : "nosync");
   return net::encode_status(request_id, items);

@@ -40,6 +40,8 @@ std::future<Result<void>> Engine::submit(WriteBatch batch) {
 
 Result<void> Engine::write(WriteBatch batch) { return submit(std::move(batch)).get(); }
 
+std::optional<Result<void>> Engine::write_if_idle(WriteBatch&) { return std::nullopt; }
+
 Result<void> Engine::put(std::string_view key, std::string_view value) {
   WriteBatch batch;
   batch.put(std::string(key), std::string(value));

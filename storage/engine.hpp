@@ -144,6 +144,11 @@ class Engine {
   // commit on the caller's thread when nothing else is queued.
   std::future<Result<void>> submit(WriteBatch batch);
   virtual Result<void> write(WriteBatch batch);
+  // Commits `batch` on the caller's thread if that needs no waiting (nothing
+  // queued or committing): returns the outcome. Returns nullopt, leaving
+  // `batch` untouched, when the caller would have to wait; it should then
+  // submit() instead. Engines without an inline path always return nullopt.
+  virtual std::optional<Result<void>> write_if_idle(WriteBatch& batch);
   Result<void> put(std::string_view key, std::string_view value);
   Result<void> erase(std::string_view key);
 };

@@ -1,6 +1,9 @@
 #include "storage/lmdb_engine.hpp"
 
+#include <fcntl.h>
 #include <lmdb.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <sys/statvfs.h>
 
 #include <algorithm>
@@ -270,6 +273,7 @@ struct LmdbEnvironment::Impl {
   std::set<std::string, std::less<>> open_engines;
 
   std::atomic<std::uint64_t> commits{0}, syncs{0}, submissions{0}, map_resizes{0}, map_bytes{0};
+  bool write_map = false;  // MDB_WRITEMAP: commits write into the map, no write() per page
 
   ~Impl() {
     {
@@ -346,6 +350,29 @@ struct LmdbEnvironment::Impl {
     return std::move(*result);
   }
 
+  // Claims the commit path if nothing is queued or committing; the claimer
+  // must then call commit_claimed.
+  bool claim_if_idle() {
+    std::lock_guard lock(queue_mutex);
+    if (stopping || busy || !queue.empty()) return false;
+    busy = true;
+    return true;
+  }
+
+  Result<void> commit_claimed(Submission submission) {
+    std::optional<Result<void>> result;
+    submission.done = [&result](Result<void> r) { result = std::move(r); };
+    std::vector<Submission> group;
+    group.push_back(std::move(submission));
+    commit_group(group);
+    {
+      std::lock_guard lock(queue_mutex);
+      busy = false;
+    }
+    queue_cv.notify_all();
+    return std::move(*result);
+  }
+
   Result<void> run(std::function<int(MDB_txn*, Result<void>&)> apply) {
     return run_and_wait(Submission{std::move(apply), nullptr, 1, 0});
   }
@@ -357,6 +384,17 @@ struct LmdbEnvironment::Impl {
     return ok();
   }
 
+  Result<void> preallocate(std::uint64_t bytes) {
+    int fd = -1;
+    if (mdb_env_get_fd(env, &fd) != 0 || fd < 0) return make_error(Errc::io_error, "no file descriptor for " + directory);
+    int rc = posix_fallocate(fd, 0, static_cast<off_t>(bytes));
+    if (rc == ENOSPC)
+      return make_error(Errc::disk_full, "no space left on the disk of " + directory + " to grow the storage map to " +
+                                             std::to_string(bytes) + " bytes: refusing writes; reads still work");
+    if (rc != 0) return make_error(Errc::io_error, "allocating " + directory + ": " + std::strerror(rc));
+    return ok();
+  }
+
   Result<void> grow_map() {
     std::uint64_t current = map_bytes.load();
     if (current >= options.map_bytes_max)
@@ -364,6 +402,12 @@ struct LmdbEnvironment::Impl {
                                              std::to_string(options.map_bytes_max) +
                                              " bytes): refusing writes; reads still work");
     std::uint64_t next = std::min<std::uint64_t>(current * 2, options.map_bytes_max);
+    if (write_map) {
+      // A write map over unallocated blocks would crash the process with
+      // SIGBUS when the disk is full: allocate the blocks first, so a full
+      // disk is an error here instead.
+      if (Result<void> allocated = preallocate(next); !allocated) return allocated;
+    }
     gate.enter_exclusive();
     int rc = mdb_env_set_mapsize(env, next);
     MDB_envinfo info;
@@ -617,6 +661,15 @@ class LmdbEngine final : public Engine {
     SHOAL_TRYV(check_open());
     SHOAL_TRYV(validate(batch, limits()));
     return env_->run_and_wait(make_submission(std::move(batch), nullptr));
+  }
+
+  std::optional<Result<void>> write_if_idle(WriteBatch& batch) override {
+    if (Result<void> checked = check_open(); !checked) return checked;
+    if (Result<void> valid = validate(batch, limits()); !valid) return valid;
+    if (!env_->claim_if_idle()) return std::nullopt;
+    Result<void> result = env_->commit_claimed(make_submission(std::move(batch), nullptr));
+    batch.clear();
+    return result;
   }
 
   Submission make_submission(WriteBatch batch, WriteCallback done) {
@@ -891,7 +944,27 @@ Result<std::shared_ptr<LmdbEnvironment>> LmdbEnvironment::open(const std::string
   if (rc == 0) rc = mdb_env_set_maxreaders(impl->env, o.readers_max);
   if (rc == 0) rc = mdb_env_set_mapsize(impl->env, o.map_bytes_initial);
   unsigned flags = MDB_NOTLS | (o.sync_mode == SyncMode::nosync ? MDB_NOSYNC : 0);
-  if (rc == 0) rc = mdb_env_open(impl->env, directory.c_str(), flags, 0644);
+  // In nosync mode commits write straight into a writable map (measured:
+  // about a third more YCSB-A throughput than a write() per dirty page),
+  // provided the map's blocks can be allocated up front (see preallocate);
+  // otherwise the environment is reopened without it.
+  bool try_write_map = o.sync_mode == SyncMode::nosync && o.write_map;
+  if (rc == 0) rc = mdb_env_open(impl->env, directory.c_str(), flags | (try_write_map ? MDB_WRITEMAP : 0), 0644);
+  if (rc == 0 && try_write_map) {
+    MDB_envinfo opened;
+    mdb_env_info(impl->env, &opened);
+    if (impl->preallocate(opened.me_mapsize)) {
+      impl->write_map = true;
+    } else {
+      mdb_env_close(impl->env);
+      impl->env = nullptr;
+      rc = mdb_env_create(&impl->env);
+      if (rc == 0) rc = mdb_env_set_maxdbs(impl->env, 2 * o.engines_max + 1);
+      if (rc == 0) rc = mdb_env_set_maxreaders(impl->env, o.readers_max);
+      if (rc == 0) rc = mdb_env_set_mapsize(impl->env, o.map_bytes_initial);
+      if (rc == 0) rc = mdb_env_open(impl->env, directory.c_str(), flags, 0644);
+    }
+  }
   if (rc != 0) return mdb_error(rc, "opening storage environment " + directory);
   MDB_envinfo info;
   mdb_env_info(impl->env, &info);
@@ -1027,7 +1100,7 @@ Result<void> LmdbEnvironment::flush() { return impl_->sync_now(); }
 
 LmdbStats LmdbEnvironment::stats() const {
   return LmdbStats{impl_->commits.load(), impl_->syncs.load(), impl_->submissions.load(), impl_->map_resizes.load(),
-                   impl_->map_bytes.load()};
+                   impl_->map_bytes.load(), impl_->write_map};
 }
 
 const LmdbOptions& LmdbEnvironment::options() const { return impl_->options; }

@@ -35,6 +35,10 @@ struct LmdbOptions {
   std::uint32_t engines_max = 1024;  // each engine uses two named databases
   std::uint32_t readers_max = 512;   // concurrent read transactions (gets, fold chunks)
   // One group commit takes at most this much queued work.
+  // nosync mode only: write commits into a writable memory map when its
+  // blocks can be preallocated (a full disk is then an error at map growth,
+  // never a SIGBUS). Falls back to write() commits otherwise.
+  bool write_map = true;
   std::size_t group_ops_max = 100'000;
   std::size_t group_bytes_max = 64ull * 1024 * 1024;
   Limits limits;
@@ -49,6 +53,7 @@ struct LmdbStats {
   std::uint64_t submissions = 0;  // batches and merges acknowledged
   std::uint64_t map_resizes = 0;
   std::uint64_t map_bytes = 0;    // current map size
+  bool write_map = false;         // commits write into the map (nosync mode with preallocated blocks)
 };
 
 // Keys up to this size are LMDB keys as they are; longer ones are stored as

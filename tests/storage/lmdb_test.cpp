@@ -5,6 +5,7 @@
 
 #include <lmdb.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -438,4 +439,27 @@ TEST_CASE("lmdb: nosync mode fsyncs only on flush", "[storage][lmdb]") {
   CHECK(env->stats().commits >= before.commits + 20);
   REQUIRE(engine->flush());
   CHECK(env->stats().syncs == before.syncs + 1);
+}
+
+TEST_CASE("lmdb: nosync mode commits into a preallocated write map; sync mode does not", "[storage][lmdb]") {
+  test::TempDir dir;
+  LmdbOptions nosync;
+  nosync.sync_mode = SyncMode::nosync;
+  nosync.map_bytes_initial = 8 * 1024 * 1024;
+  {
+    auto env = open_env(dir.sub("nosync"), nosync);
+    CHECK(env->stats().write_map);
+    auto engine = open_engine(*env, "vnode/1");
+    REQUIRE(engine->put("k", "v"));
+    // The map's blocks are allocated, not a sparse hole a full disk could turn into SIGBUS.
+    struct stat st {};
+    REQUIRE(::stat(dir.sub("nosync/data.mdb").c_str(), &st) == 0);
+    CHECK(static_cast<std::uint64_t>(st.st_blocks) * 512 >= nosync.map_bytes_initial);
+    REQUIRE(engine->close());
+  }
+  auto reopened = open_env(dir.sub("nosync"), nosync);
+  CHECK(value_of(*open_engine(*reopened, "vnode/1"), "k") == "v");
+  LmdbOptions sync;
+  auto synced = open_env(dir.sub("sync"), sync);
+  CHECK_FALSE(synced->stats().write_map);
 }
