@@ -51,6 +51,7 @@
 //
 // Links only the client library. Threads: the main thread schedules and
 // reports; operation callbacks run on the client's I/O thread.
+#include <malloc.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -1392,4 +1393,10 @@ int run_main(const std::vector<std::string>& args) {
 }  // namespace
 }  // namespace shoal::bench
 
-int main(int argc, char** argv) { return shoal::bench::run_main(std::vector<std::string>(argv + 1, argv + argc)); }
+int main(int argc, char** argv) {
+  // As shoald does: no malloc arena trimming between bursts (each costs an mprotect).
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  mallopt(M_TOP_PAD, 64 << 20);
+  mallopt(M_MMAP_THRESHOLD, 4 << 20);
+  return shoal::bench::run_main(std::vector<std::string>(argv + 1, argv + argc));
+}
