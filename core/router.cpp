@@ -21,6 +21,7 @@ constexpr std::uint32_t kForwardTag = 7;
 constexpr std::size_t kRecvBatchMax = 512;  // messages read per readable event before yielding
 constexpr std::int64_t kHandshakeTimeoutUs = 3'000'000;
 constexpr std::size_t kInboundPendingMax = 1024;  // unauthenticated connections remembered
+constexpr std::size_t kBatchBytesMax = 1u << 20;  // a peer frame is sent once it holds this much
 
 codec::Limits decode_limits(std::size_t message_bytes_max, const Limits& limits) {
   codec::Limits l;
@@ -137,6 +138,7 @@ Result<void> Router::bind(Runtime& runtime, ActorRef self) {
   }
   runtime.add_socket(0, client_socket_.get(), [this] { on_client_readable(); });
   runtime.add_socket(0, peer_socket_.get(), [this] { on_peer_readable(); });
+  runtime.add_turn_hook(0, [this] { flush_peers(); });
   for (const auto& member : services_->ring.members()) {
     if (member.node == config.node.full) continue;
     auto name = NodeName::parse(member.node);
@@ -158,7 +160,10 @@ Result<void> Router::bind(Runtime& runtime, ActorRef self) {
     auto index = static_cast<std::uint32_t>(peers_.size());
     peer_index_[member.node] = index;
     peers_.push_back(std::move(link));
-    runtime.add_socket(0, peers_.back().dealer.get(), [this, index] { on_dealer_readable(index); });
+    // A DEALER only ever receives handshake replies: it is read on every tick
+    // instead of being polled, because every socket in the poll set costs
+    // system calls on every scheduler turn (ZMQ_EVENTS checks).
+    (void)index;
   }
   return ok();
 }
@@ -232,17 +237,65 @@ Result<void> Router::send_to_peer(std::uint32_t peer, std::string_view bytes) {
   PeerLink& link = peers_[peer];
   if (link.state != PeerLink::State::ready)
     return make_error(Errc::unavailable, link.name.full + " is unreachable (no authenticated connection)");
-  try {
-    if (!link.dealer->send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait)) {
-      services_->stats->peer_send_failures.fetch_add(1, std::memory_order_relaxed);
-      return make_error(Errc::overloaded, "the queue to " + link.name.full + " is full or the link is down");
-    }
-  } catch (const zmq::error_t& e) {
+  if (link.outbox.size() >= services_->config.limits.peer_queue_messages_max) {
     services_->stats->peer_send_failures.fetch_add(1, std::memory_order_relaxed);
-    return make_error(Errc::unavailable, "sending to " + link.name.full + " failed: " + e.what());
+    return make_error(Errc::overloaded, "the queue to " + link.name.full + " is full");
   }
+  // Sent at the end of the scheduler turn, together with whatever else this
+  // turn sends to the same peer (flush_peers).
+  link.outbox.emplace_back(bytes);
+  link.outbox_bytes += bytes.size();
+  if (link.outbox_bytes >= kBatchBytesMax) flush_peer(peer);
   services_->stats->peer_messages_out.fetch_add(1, std::memory_order_relaxed);
   return ok();
+}
+
+void Router::flush_peers() {
+  for (std::uint32_t peer = 0; peer < peers_.size(); ++peer)
+    if (!peers_[peer].outbox.empty()) flush_peer(peer);
+}
+
+// One frame per peer per turn: under load a turn carries many requests and
+// replies to the same peer, and a frame costs the same system calls (and
+// ZeroMQ I/O-thread wake-ups) whatever it holds.
+void Router::flush_peer(std::uint32_t peer) {
+  PeerLink& link = peers_[peer];
+  std::vector<std::string> messages = std::move(link.outbox);
+  link.outbox.clear();
+  link.outbox_bytes = 0;
+  std::string frame;
+  if (messages.size() == 1) {
+    frame = std::move(messages.front());
+  } else {
+    net::MessageWriter w(MessageType::batch, 0, 1);
+    w.packer().pack_array(static_cast<std::uint32_t>(messages.size()));
+    for (const auto& m : messages) w.bytes(m);
+    frame = w.finish();
+  }
+  bool sent = false;
+  std::string why;
+  try {
+    sent = link.dealer->send(zmq::buffer(frame), zmq::send_flags::dontwait).has_value();
+    if (!sent) why = "the queue to " + link.name.full + " is full or the link is down";
+  } catch (const zmq::error_t& e) {
+    why = "sending to " + link.name.full + " failed: " + e.what();
+  }
+  if (sent) return;
+  // The requests did not leave: tell their coordinators now rather than
+  // let them wait for a timeout.
+  services_->stats->peer_send_failures.fetch_add(messages.size(), std::memory_order_relaxed);
+  codec::Limits limits = decode_limits(services_->config.limits.peer_message_bytes_max, services_->config.limits);
+  for (const auto& m : messages) {
+    auto envelope = net::decode_envelope(m, limits);
+    if (!envelope) continue;
+    auto partition = leading_partition(envelope.value().body);
+    if (!partition) continue;
+    auto reply = vnode_error_reply(envelope.value().type, envelope.value().request_id, partition.value(),
+                                   make_error(Errc::unavailable, why));
+    if (!reply) continue;
+    auto decoded = net::decode_envelope(*reply, limits);
+    if (decoded) deliver_reply(decoded.value());
+  }
 }
 
 Result<void> Router::send_to_vnode(const ring::PreflistEntry& replica, std::string bytes) {
@@ -710,6 +763,22 @@ void Router::log_refusal(const std::string& node, const std::string& reason) {
 
 void Router::dispatch_authenticated(std::uint32_t peer, std::string_view payload, net::Envelope envelope) {
   auto type = static_cast<MessageType>(envelope.type);
+  if (type == MessageType::batch) {
+    if (envelope.body.size() != 1 || envelope.body[0].type != msgpack::type::ARRAY) return;
+    codec::Limits limits = decode_limits(services_->config.limits.peer_message_bytes_max, services_->config.limits);
+    const auto& items = envelope.body[0].via.array;
+    for (std::uint32_t i = 0; i < items.size; ++i) {
+      auto bytes = net::expect_blob_view(items.ptr[i], "batched message", services_->config.limits.peer_message_bytes_max);
+      if (!bytes) continue;
+      auto inner = net::decode_envelope(bytes.value(), limits);
+      if (!inner || inner.value().type == static_cast<std::uint8_t>(MessageType::batch)) {
+        services_->stats->malformed_messages.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      dispatch_authenticated(peer, bytes.value(), std::move(inner).value());
+    }
+    return;
+  }
   if (is_vnode_request(type)) {
     auto partition = leading_partition(envelope.body);
     if (!partition) return;
@@ -834,6 +903,7 @@ void Router::handle_handshake_reply(std::uint32_t peer, const net::Envelope& env
 void Router::tick() {
   const NodeConfig& config = services_->config;
   std::int64_t now_us = monotonic_us();
+  for (std::uint32_t peer = 0; peer < peers_.size(); ++peer) on_dealer_readable(peer);
   for (auto& link : peers_) {
     switch (link.state) {
       case PeerLink::State::ready: {
@@ -948,6 +1018,7 @@ std::string Router::encode_status_reply(std::uint64_t request_id) {
   add("actor_crashes", static_cast<std::int64_t>(rs.crashes));
   add("actor_restarts", static_cast<std::int64_t>(rs.restarts));
   add("mailbox_overloaded", static_cast<std::int64_t>(rs.overloaded));
+  add("scheduler_turns", static_cast<std::int64_t>(rs.turns));
   if (services_->storage) {
     storage::LmdbStats ls = services_->storage->stats();
     add("storage_commits", static_cast<std::int64_t>(ls.commits));

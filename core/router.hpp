@@ -111,6 +111,8 @@ class Router final : public Actor, public CoordinatorHost {
     std::int64_t last_heard_us = 0;
     std::string inbound_routing_id;  // its authenticated connection to our peer socket
     std::string last_refusal;        // logged once per distinct reason
+    std::vector<std::string> outbox;  // messages of this turn, sent as one frame by flush_peer
+    std::size_t outbox_bytes = 0;
   };
   struct Inbound {
     std::string node;
@@ -139,6 +141,8 @@ class Router final : public Actor, public CoordinatorHost {
   void answer_origin(const Origin& origin, std::string_view bytes);
   void send_raw_router(zmq::socket_t& socket, const std::string& routing_id, std::string_view bytes);
   Result<void> send_to_peer(std::uint32_t peer, std::string_view bytes);
+  void flush_peers();
+  void flush_peer(std::uint32_t peer);
   void reply_error(const Origin& origin, std::uint64_t request_id, const Error& error);
   void start_coordinator(std::unique_ptr<Coordinator> coordinator, Origin origin);
   void after_coordinator_event(std::uint64_t id);

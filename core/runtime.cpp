@@ -148,6 +148,7 @@ class Scheduler {
         ssize_t n = read(wake_fd_, &count, sizeof count);
         (void)n;
       }
+      runtime_->turns_.fetch_add(1, std::memory_order_relaxed);
       drain_inbox();
       fire_timers();
       run_actors();
@@ -510,7 +511,7 @@ void Runtime::post_raw(ActorRef ref, std::function<void()> task) {
 }
 
 RuntimeStats Runtime::stats() const {
-  return RuntimeStats{messages_.load(), crashes_.load(), restarts_.load(), overloaded_.load()};
+  return RuntimeStats{messages_.load(), crashes_.load(), restarts_.load(), overloaded_.load(), turns_.load()};
 }
 
 }  // namespace shoal::core

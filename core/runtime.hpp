@@ -92,6 +92,7 @@ struct RuntimeStats {
   std::uint64_t crashes = 0;
   std::uint64_t restarts = 0;
   std::uint64_t overloaded = 0;  // sends refused because a mailbox was full
+  std::uint64_t turns = 0;       // scheduler loop iterations (messages / turns = batching)
 };
 
 class Runtime;
@@ -191,7 +192,7 @@ class Runtime {
   std::deque<std::unique_ptr<Slot>> slots_;  // never shrinks; ActorRef indexes it
   std::uint32_t next_scheduler_ = 0;
   Escalation escalation_;
-  std::atomic<std::uint64_t> messages_{0}, crashes_{0}, restarts_{0}, overloaded_{0};
+  std::atomic<std::uint64_t> messages_{0}, crashes_{0}, restarts_{0}, overloaded_{0}, turns_{0};
   bool started_ = false;
 };
 

@@ -64,6 +64,7 @@ std::string_view message_type_name(std::uint8_t type) {
     case MessageType::forward_reply: return "forward_reply";
     case MessageType::node_view: return "node_view";
     case MessageType::node_view_reply: return "node_view_reply";
+    case MessageType::batch: return "batch";
     default: return "unknown";
   }
 }

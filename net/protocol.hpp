@@ -83,6 +83,9 @@ enum class MessageType : std::uint8_t {
   forward_reply = 151,
   node_view = 152,
   node_view_reply = 153,
+  // Several peer messages sent as one frame: [version, 160, 0, [message...]],
+  // each element the bytes of one complete message.
+  batch = 160,
 };
 inline constexpr std::uint8_t kReplyBit = 0x40;
 inline constexpr MessageType reply_type(MessageType request) {

@@ -194,11 +194,36 @@ class TxnGate {
     cv_.notify_all();
   }
 
+  // Reset read transactions kept for reuse: beginning one allocates and
+  // zeroes a handle sized by the number of named databases (~100 KB here),
+  // which a renew of a reset one avoids. A reset transaction holds no
+  // snapshot, so it does not block page reuse or map resizes.
+  MDB_txn* take_reader() {
+    std::lock_guard lock(mutex_);
+    if (readers_.empty()) return nullptr;
+    MDB_txn* txn = readers_.back();
+    readers_.pop_back();
+    return txn;
+  }
+  bool keep_reader(MDB_txn* txn) {
+    std::lock_guard lock(mutex_);
+    if (readers_.size() >= kReadersKeptMax) return false;
+    readers_.push_back(txn);
+    return true;
+  }
+  void drop_readers() {
+    std::lock_guard lock(mutex_);
+    for (MDB_txn* txn : readers_) mdb_txn_abort(txn);
+    readers_.clear();
+  }
+
  private:
+  static constexpr std::size_t kReadersKeptMax = 32;
   std::mutex mutex_;
   std::condition_variable cv_;
   int active_ = 0;
   bool exclusive_ = false;
+  std::vector<MDB_txn*> readers_;
 };
 
 // A read transaction holding the gate for its lifetime.
@@ -206,11 +231,21 @@ class ReadTxn {
  public:
   ReadTxn(MDB_env* env, TxnGate& gate) : gate_(gate) {
     gate_.enter();
-    rc_ = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn_);
-    if (rc_ != 0) txn_ = nullptr;
+    txn_ = gate_.take_reader();
+    if (txn_ && mdb_txn_renew(txn_) != 0) {
+      mdb_txn_abort(txn_);
+      txn_ = nullptr;
+    }
+    if (!txn_) {
+      rc_ = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn_);
+      if (rc_ != 0) txn_ = nullptr;
+    }
   }
   ~ReadTxn() {
-    if (txn_) mdb_txn_abort(txn_);
+    if (txn_) {
+      mdb_txn_reset(txn_);
+      if (!gate_.keep_reader(txn_)) mdb_txn_abort(txn_);
+    }
     gate_.leave();
   }
   ReadTxn(const ReadTxn&) = delete;
@@ -282,6 +317,7 @@ struct LmdbEnvironment::Impl {
     }
     queue_cv.notify_all();
     if (commit_thread.joinable()) commit_thread.join();
+    gate.drop_readers();
     if (env) mdb_env_close(env);
   }
 
