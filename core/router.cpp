@@ -275,6 +275,14 @@ void Router::flush_peer(std::uint32_t peer) {
   bool sent = false;
   std::string why;
   try {
+    // The DEALER is not polled: let it process its pending commands (a
+    // disconnect among them) every few milliseconds, so a send to a peer
+    // that just died fails here instead of vanishing into a dead pipe.
+    std::int64_t now_us = monotonic_us();
+    if (now_us - link.commands_checked_us > 5'000) {
+      (void)link.dealer->get(zmq::sockopt::events);
+      link.commands_checked_us = now_us;
+    }
     sent = link.dealer->send(zmq::buffer(frame), zmq::send_flags::dontwait).has_value();
     if (!sent) why = "the queue to " + link.name.full + " is full or the link is down";
   } catch (const zmq::error_t& e) {

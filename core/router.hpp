@@ -113,6 +113,7 @@ class Router final : public Actor, public CoordinatorHost {
     std::string last_refusal;        // logged once per distinct reason
     std::vector<std::string> outbox;  // messages of this turn, sent as one frame by flush_peer
     std::size_t outbox_bytes = 0;
+    std::int64_t commands_checked_us = 0;
   };
   struct Inbound {
     std::string node;
