@@ -4,7 +4,7 @@
 # one command to run and fails.
 shoal_packages=(
   build-essential cmake ninja-build pkg-config
-  libzmq3-dev cppzmq-dev libmsgpack-cxx-dev liblmdb-dev lmdb-utils libsodium-dev
+  libzmq3-dev cppzmq-dev libmsgpack-cxx-dev liblmdb-dev lmdb-utils libsodium-dev redis-server redis-tools
   libboost-dev libboost-program-options-dev
   catch2 libbenchmark-dev libxxhash-dev libspdlog-dev libfmt-dev libreadline-dev
   python3-zmq python3-msgpack

@@ -54,7 +54,6 @@ void BM_RuntimeCrossThreadZmqInproc(benchmark::State& state) {
   zmq::socket_t a(context, zmq::socket_type::pair), b(context, zmq::socket_type::pair);
   a.bind("inproc://bench-cross");
   b.connect("inproc://bench-cross");
-  std::atomic<bool> stop{false};
   std::thread echo([&] {
     zmq::message_t m;
     while (true) {
