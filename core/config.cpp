@@ -105,6 +105,7 @@ Result<ParsedArgs> parse_node_args(int argc, const char* const* argv) {
     ("w", po::value<std::string>()->default_value("quorum"), "default write quorum")
     ("sync-mode", po::value<std::string>()->default_value("nosync"), "nosync (page cache; survives kill -9) or sync (fsync every commit)")
     ("map-bytes-max", po::value<std::size_t>()->default_value(256ull << 30), "largest LMDB map; past it writes fail with disk_full")
+    ("write-map", po::value<bool>()->default_value(true), "nosync mode: commit into an LMDB write map (faster unless most writes ask for dw)")
     ("log-level", po::value<std::string>()->default_value("info"), "trace, debug, info, warn, error")
     ("bucket-type", po::value<std::vector<std::string>>()->composing(), "NAME:key=value,... (repeatable)")
     ("schedulers", po::value<std::uint32_t>()->default_value(1), "scheduler threads running the actors")
@@ -228,6 +229,7 @@ Result<ParsedArgs> parse_node_args(int argc, const char* const* argv) {
     return make_error(Errc::invalid_argument, "--sync-mode must be sync or nosync");
   }
   c.map_bytes_max = vm["map-bytes-max"].as<std::size_t>();
+  c.write_map = vm["write-map"].as<bool>();
   if (c.map_bytes_max < (64u << 20)) return make_error(Errc::invalid_argument, "--map-bytes-max must be at least 64 MiB");
   c.log_level = vm["log-level"].as<std::string>();
   if (c.log_level != "trace" && c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&

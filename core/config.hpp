@@ -66,6 +66,7 @@ struct NodeConfig {
   net::Quorum r = net::Quorum::majority();
   net::Quorum w = net::Quorum::majority();
   storage::SyncMode sync_mode = storage::SyncMode::nosync;
+  bool write_map = true;  // nosync mode: commit into an LMDB write map
   std::size_t map_bytes_max = 256ull << 30;
   std::string log_level = "info";
   std::vector<std::string> bucket_type_specs;

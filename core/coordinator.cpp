@@ -258,7 +258,7 @@ void WriteCoordinator::on_reply(const net::Envelope& envelope) {
     object_ = std::move(reply.value().object);
     VnodePut put;
     put.durable = quorum_.spec().dw > 0;
-    put.object = object_;
+    put.object = reply.value().delta.empty() ? object_ : std::move(reply.value().delta);
     for (std::size_t i = 0; i < plan_.preflist.entries.size(); ++i) {
       if (i == coordinator_index_) continue;
       const auto& entry = plan_.preflist.entries[i];

@@ -201,6 +201,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeConfig config) {
   storage::LmdbOptions lmdb;
   lmdb.sync_mode = c.sync_mode;
   lmdb.map_bytes_max = c.map_bytes_max;
+  lmdb.write_map = c.write_map;
   lmdb.limits.key_bytes_max = 65 * 1024;
   lmdb.limits.value_bytes_max = kStoredObjectLimits.value_bytes_max + (1u << 20);
   auto env = storage::LmdbEnvironment::open(c.data_dir + "/lmdb", lmdb);

@@ -290,7 +290,7 @@ Result<VnodeCoordinate> decode_vnode_coordinate(std::span<const msgpack::object>
 }
 
 std::string encode(std::uint64_t id, const VnodeCoordinateReply& m) {
-  MessageWriter w(MessageType::vnode_coordinate_reply, id, 4);
+  MessageWriter w(MessageType::vnode_coordinate_reply, id, 5);
   w.packer().pack_uint32(m.partition);
   w.packer().pack_uint8(static_cast<std::uint8_t>(m.status));
   if (m.status == ReplyStatus::error) {
@@ -299,11 +299,12 @@ std::string encode(std::uint64_t id, const VnodeCoordinateReply& m) {
     w.bytes(m.object);
     w.packer().pack_nil();
   }
+  w.bytes(m.delta);
   return w.finish();
 }
 
 Result<VnodeCoordinateReply> decode_vnode_coordinate_reply(std::span<const msgpack::object> body) {
-  SHOAL_TRYV(expect_fields(body, 4, "vnode_coordinate_reply"));
+  SHOAL_TRYV(expect_fields(body, 5, "vnode_coordinate_reply"));
   VnodeCoordinateReply m;
   SHOAL_TRY(p, read_partition(body[0]));
   SHOAL_TRY(status, read_status(body[1]));
@@ -316,6 +317,8 @@ Result<VnodeCoordinateReply> decode_vnode_coordinate_reply(std::span<const msgpa
     SHOAL_TRY(object, expect_blob(body[2], "vnode_coordinate_reply object", kObjectBytesMax));
     m.object = std::move(object);
   }
+  SHOAL_TRY(delta, expect_blob(body[4], "vnode_coordinate_reply delta", kObjectBytesMax));
+  m.delta = std::move(delta);
   return m;
 }
 

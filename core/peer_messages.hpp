@@ -92,7 +92,8 @@ struct VnodeCoordinate {
 struct VnodeCoordinateReply {
   std::uint32_t partition = 0;
   ReplyStatus status = ReplyStatus::ok;
-  std::string object;  // the new object, to replicate
+  std::string object;  // the new object
+  std::string delta;   // if not empty: what the other replicas merge instead of `object` (a CRDT delta)
   Error error{Errc::unavailable, ""};
 };
 

@@ -310,7 +310,7 @@ void Vnode::handle_put(ActorContext& ctx, Mail& mail, const net::Envelope& env) 
   stage_write(skey, encode_object(merged), request.value().durable, pending);
 }
 
-Result<crdt::Object> Vnode::apply_client_write(const net::KeyRequest& request, std::uint64_t ttl_ms) {
+Result<Vnode::ClientWrite> Vnode::apply_client_write(const net::KeyRequest& request, std::uint64_t ttl_ms) {
   const crdt::ObjectKey& key = request.key;
   const BucketProps* props = services_->bucket_types->find(key.bucket_type);
   if (!props) return make_error(Errc::not_found, "no bucket type '" + key.bucket_type + "'");
@@ -320,6 +320,8 @@ Result<crdt::Object> Vnode::apply_client_write(const net::KeyRequest& request, s
   std::optional<crdt::HlcTimestamp> expires;
   if (ttl_ms) expires = crdt::HlcTimestamp{now.physical_us + static_cast<std::int64_t>(ttl_ms) * 1000, 0};
   const bool expired = current && current->expired(now);
+  const bool held_live_state = current.has_value() && !expired;
+  std::optional<crdt::Object> delta_object;
   const crdt::ObjectLimits limits = client_limits(services_->limits);
   const crdt::MergePolicy policy = props->merge_policy();
   SHOAL_TRY(actor, actor_for(current ? &*current : nullptr));
@@ -391,11 +393,20 @@ Result<crdt::Object> Vnode::apply_client_write(const net::KeyRequest& request, s
       crdt::AnyOp op = *request.op;
       stamp_registers(op, now);
       SHOAL_TRY(delta, object.crdt().apply(op, actor));
-      (void)delta;  // replicas receive the whole state (merge is a join, so that is always safe)
       object.record_write(now, expires);
+      if (held_live_state) {
+        // The other replicas merge only what this op changed. A replica that
+        // missed earlier writes stays behind until read repair brings the
+        // whole state, exactly as it would with full-state replication.
+        auto made = crdt::Object::make(key, props->datatype, std::move(delta), kStoredObjectLimits);
+        if (made) {
+          delta_object = std::move(made).value();
+          delta_object->record_write(object.modified(), object.expires_at());
+        }
+      }
     }
   }
-  return object;
+  return ClientWrite{std::move(object), std::move(delta_object)};
 }
 
 void Vnode::handle_coordinate(ActorContext& ctx, Mail& mail, const net::Envelope& env) {
@@ -417,9 +428,10 @@ void Vnode::handle_coordinate(ActorContext& ctx, Mail& mail, const net::Envelope
   auto request = net::decode_key_request(static_cast<MessageType>(inner.value().type), inner.value().body,
                                          client_limits(services_->limits));
   if (!request) return fail(request.error());
-  auto object = apply_client_write(request.value(), coordinate.value().ttl_ms);
-  if (!object) return fail(object.error());
-  std::string bytes = encode_object(object.value());
+  auto written = apply_client_write(request.value(), coordinate.value().ttl_ms);
+  if (!written) return fail(written.error());
+  const crdt::Object* object = &written.value().object;
+  std::string bytes = encode_object(*object);
   if (bytes.size() > services_->limits.object_bytes_max)
     return fail(make_error(Errc::too_large, "object of " + std::to_string(bytes.size()) +
                                                 " bytes would exceed object_bytes_max (" +
@@ -430,19 +442,19 @@ void Vnode::handle_coordinate(ActorContext& ctx, Mail& mail, const net::Envelope
                  request.value().key.bucket_type, request.value().key.bucket, bytes.size(),
                  services_->limits.object_bytes_warn);
   }
-  if (object.value().datatype() == crdt::Datatype::plain &&
-      object.value().dvvset().size() > services_->limits.siblings_warn) {
+  if (object->datatype() == crdt::Datatype::plain && object->dvvset().size() > services_->limits.siblings_warn) {
     services_->stats->siblings_over_warn.fetch_add(1, std::memory_order_relaxed);
     spdlog::warn("vnode {}: object {}/{} has {} siblings (warning threshold {}): its writers should read and "
                  "write back with the context",
                  partition_, request.value().key.bucket_type, request.value().key.bucket,
-                 object.value().dvvset().size(), services_->limits.siblings_warn);
+                 object->dvvset().size(), services_->limits.siblings_warn);
   }
   // The new object goes to the coordinator at once, so the other replicas
   // store it while this one commits; the ack follows from committed().
   VnodeCoordinateReply ready;
   ready.partition = partition_;
   ready.object = bytes;
+  if (written.value().delta) ready.delta = encode_object(*written.value().delta);
   reply(ctx, mail, encode(env.request_id, ready));
   stage_write(storage_key_of(request.value().key), std::move(bytes), coordinate.value().durable,
               PendingReply{mail, env.request_id, coordinate.value().durable});

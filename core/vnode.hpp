@@ -106,8 +106,15 @@ class Vnode final : public Actor {
   void handle_fold(ActorContext& ctx, Mail& mail, const net::Envelope& env);
   void handle_reap(ActorContext& ctx, Mail& mail, const net::Envelope& env);
 
-  // The client write applied as the coordinating replica: the new object.
-  Result<crdt::Object> apply_client_write(const net::KeyRequest& request, std::uint64_t ttl_ms);
+  // The client write applied as the coordinating replica: the new object,
+  // and for a CRDT update on state this replica held, the delta to send the
+  // other replicas instead of the whole state (delta-state CRDTs: merging a
+  // delta is a join like merging a state, and it is as small as the op).
+  struct ClientWrite {
+    crdt::Object object;
+    std::optional<crdt::Object> delta;
+  };
+  Result<ClientWrite> apply_client_write(const net::KeyRequest& request, std::uint64_t ttl_ms);
   Result<std::optional<std::string>> load(const std::string& storage_key);
   Result<std::optional<crdt::Object>> load_object(const std::string& storage_key);
   void stage_write(const std::string& storage_key, std::optional<std::string> bytes, bool durable,
