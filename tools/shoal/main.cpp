@@ -285,9 +285,11 @@ void value_text(std::ostream& out, const crdt::AnyValue& value, int indent) {
         } else if constexpr (std::is_same_v<V, crdt::EnableWinsFlag::Value>) {
           out << (v ? "enabled" : "disabled") << "\n";
         } else if constexpr (std::is_same_v<V, crdt::MapValue>) {
-          out << "\n";
+          // A nested map starts on the line after its field name.
+          if (indent > 0) out << "\n";
+          if (v.fields.empty()) out << pad << "(empty map)\n";
           for (const auto& [field, nested] : v.fields) {
-            out << pad << "  " << field.name << " (" << tag_name(field.type) << "): ";
+            out << pad << (indent > 0 ? "  " : "") << field.name << " (" << tag_name(field.type) << "): ";
             value_text(out, nested, indent + 2);
           }
         } else {
@@ -339,7 +341,9 @@ int print_view(const Settings& s, const net::ObjectView& view, bool is_write) {
     return view.found || is_write ? kOk : kNotFound;
   }
   if (is_write && !view.found) {
-    std::cout << "ok\ncontext: " << context << "\n";
+    // A CRDT write needs no context from the user (removes read their own).
+    std::cout << "ok\n";
+    if (view.datatype == crdt::Datatype::plain) std::cout << "context: " << context << "\n";
     return kOk;
   }
   if (!view.found) {
