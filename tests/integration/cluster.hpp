@@ -102,7 +102,8 @@ inline ProcessResult run_process(const std::vector<std::string>& argv, const std
 class Cluster {
  public:
   struct Node {
-    std::string name;  // nI@127.0.0.1:PEER
+    std::string name;  // nI@HOST:PEER
+    std::string host = "127.0.0.1";
     int peer_port = 0;
     int client_port = 0;
     std::string data_dir;
@@ -111,20 +112,23 @@ class Cluster {
     std::string secret = "test-secret";
     std::string cluster_name = "shoal";
     pid_t pid = -1;
-    std::string client_address() const { return "127.0.0.1:" + std::to_string(client_port); }
+    std::string client_address() const { return host + ":" + std::to_string(client_port); }
   };
 
   // `extra` flags go to every node (e.g. {"--ring-size", "16"}).
-  explicit Cluster(int nodes, std::vector<std::string> extra = {}, std::string tag = "cluster")
+  // `hosts`: the loopback address of each node (default 127.0.0.1 for all).
+  explicit Cluster(int nodes, std::vector<std::string> extra = {}, std::string tag = "cluster",
+                   std::vector<std::string> hosts = {})
       : extra_(std::move(extra)) {
     dir_ = std::filesystem::temp_directory_path() /
            ("shoal-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(std::rand()));
     std::filesystem::create_directories(dir_);
     for (int i = 1; i <= nodes; ++i) {
       Node n;
+      n.host = hosts.empty() ? "127.0.0.1" : hosts.at(static_cast<std::size_t>(i - 1));
       n.peer_port = free_port();
       n.client_port = free_port();
-      n.name = "n" + std::to_string(i) + "@127.0.0.1:" + std::to_string(n.peer_port);
+      n.name = "n" + std::to_string(i) + "@" + n.host + ":" + std::to_string(n.peer_port);
       n.data_dir = dir_ + "/n" + std::to_string(i);
       n.log = dir_ + "/n" + std::to_string(i) + ".log";
       nodes_.push_back(n);
