@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/build_info.hpp"
+#include "core/peer_messages.hpp"
 #include "ring/partition.hpp"
 #include "ring/preflist.hpp"
 
@@ -74,6 +75,24 @@ Result<HostPort> HostPort::parse(std::string_view text, std::string_view what) {
   SHOAL_TRY(port, parse_port(text.substr(colon + 1), what));
   hp.port = port;
   return hp;
+}
+
+crdt::ObjectLimits client_object_limits(const Limits& limits) {
+  crdt::ObjectLimits l = kStoredObjectLimits;
+  l.key_bytes_max = limits.key_bytes_max;
+  l.value_bytes_max = limits.object_bytes_max;
+  l.siblings_max = limits.siblings_max;
+  return l;
+}
+
+codec::Limits message_decode_limits(std::size_t message_bytes_max, const Limits& limits) {
+  codec::Limits l;
+  l.bytes_max = message_bytes_max;
+  l.bin_max = message_bytes_max;
+  l.array_max = limits.decode_container_max;
+  l.map_max = limits.decode_container_max;
+  l.depth_max = limits.decode_depth_max;
+  return l;
 }
 
 BucketTypes NodeConfig::bucket_types() const {

@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "base/codec.hpp"
 #include "core/bucket_types.hpp"
+#include "crdt/object.hpp"
 #include "storage/lmdb_engine.hpp"
 
 namespace shoal::core {
@@ -51,6 +53,12 @@ struct Limits {
   std::size_t peer_queue_messages_max = 100'000;  // ZMQ_SNDHWM of a peer link
   std::size_t list_page_keys_max = 10'000;
 };
+
+// Bounds a client write is held to (the stored-object decode bounds, with
+// the node's key, object and sibling limits).
+crdt::ObjectLimits client_object_limits(const Limits& limits);
+// Decoding bounds for a message of at most `message_bytes_max` bytes.
+codec::Limits message_decode_limits(std::size_t message_bytes_max, const Limits& limits);
 
 struct NodeConfig {
   NodeName node;

@@ -24,13 +24,7 @@ constexpr std::size_t kInboundPendingMax = 1024;  // unauthenticated connections
 constexpr std::size_t kBatchBytesMax = 1u << 20;  // a peer frame is sent once it holds this much
 
 codec::Limits decode_limits(std::size_t message_bytes_max, const Limits& limits) {
-  codec::Limits l;
-  l.bytes_max = message_bytes_max;
-  l.bin_max = message_bytes_max;
-  l.array_max = limits.decode_container_max;
-  l.map_max = limits.decode_container_max;
-  l.depth_max = limits.decode_depth_max;
-  return l;
+  return message_decode_limits(message_bytes_max, limits);
 }
 
 Op op_of(MessageType type) {
@@ -68,13 +62,7 @@ bool is_coordinator_reply(MessageType type) {
   }
 }
 
-crdt::ObjectLimits request_limits(const Limits& limits) {
-  crdt::ObjectLimits l = kStoredObjectLimits;
-  l.key_bytes_max = limits.key_bytes_max;
-  l.value_bytes_max = limits.object_bytes_max;
-  l.siblings_max = limits.siblings_max;
-  return l;
-}
+crdt::ObjectLimits request_limits(const Limits& limits) { return client_object_limits(limits); }
 
 }  // namespace
 

@@ -48,14 +48,6 @@ void stamp_registers(crdt::AnyOp& op, crdt::HlcTimestamp now) {
   }
 }
 
-crdt::ObjectLimits client_limits(const Limits& limits) {
-  crdt::ObjectLimits l = kStoredObjectLimits;
-  l.key_bytes_max = limits.key_bytes_max;
-  l.value_bytes_max = limits.object_bytes_max;
-  l.siblings_max = limits.siblings_max;
-  return l;
-}
-
 }  // namespace
 
 crdt::Object merge_replicas(crdt::Object current, const crdt::Object& incoming, const BucketProps& props) {
@@ -153,9 +145,7 @@ void Vnode::reply(ActorContext& ctx, const Mail& to, std::string bytes) {
 }
 
 void Vnode::receive(ActorContext& ctx, Mail& mail) {
-  codec::Limits limits;
-  limits.bytes_max = services_->limits.peer_message_bytes_max;
-  limits.bin_max = services_->limits.peer_message_bytes_max;
+  const codec::Limits limits = message_decode_limits(services_->limits.peer_message_bytes_max, services_->limits);
   std::uint64_t id = 0;
   auto env = net::decode_envelope(mail.bytes, limits, &id);
   if (!env) {
@@ -322,7 +312,7 @@ Result<Vnode::ClientWrite> Vnode::apply_client_write(const net::KeyRequest& requ
   const bool expired = current && current->expired(now);
   const bool held_live_state = current.has_value() && !expired;
   std::optional<crdt::Object> delta_object;
-  const crdt::ObjectLimits limits = client_limits(services_->limits);
+  const crdt::ObjectLimits limits = client_object_limits(services_->limits);
   const crdt::MergePolicy policy = props->merge_policy();
   SHOAL_TRY(actor, actor_for(current ? &*current : nullptr));
 
@@ -420,13 +410,11 @@ void Vnode::handle_coordinate(ActorContext& ctx, Mail& mail, const net::Envelope
   };
   auto coordinate = decode_vnode_coordinate(env.body);
   if (!coordinate) return fail(coordinate.error());
-  codec::Limits limits;
-  limits.bytes_max = services_->limits.peer_message_bytes_max;
-  limits.bin_max = services_->limits.peer_message_bytes_max;
+  const codec::Limits limits = message_decode_limits(services_->limits.peer_message_bytes_max, services_->limits);
   auto inner = net::decode_envelope(coordinate.value().request, limits);
   if (!inner) return fail(inner.error());
   auto request = net::decode_key_request(static_cast<MessageType>(inner.value().type), inner.value().body,
-                                         client_limits(services_->limits));
+                                         client_object_limits(services_->limits));
   if (!request) return fail(request.error());
   auto written = apply_client_write(request.value(), coordinate.value().ttl_ms);
   if (!written) return fail(written.error());
@@ -599,9 +587,7 @@ void Vnode::sweep(ActorContext& ctx) {
 void Vnode::on_crash(ActorContext& ctx, const Mail* mail) {
   services_->stats->vnode_crashes.fetch_add(1, std::memory_order_relaxed);
   if (!mail) return;
-  codec::Limits limits;
-  limits.bytes_max = services_->limits.peer_message_bytes_max;
-  limits.bin_max = services_->limits.peer_message_bytes_max;
+  const codec::Limits limits = message_decode_limits(services_->limits.peer_message_bytes_max, services_->limits);
   auto env = net::decode_envelope(mail->bytes, limits);
   if (!env) return;
   if (auto r = vnode_error_reply(env.value().type, env.value().request_id, partition_,

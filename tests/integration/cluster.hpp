@@ -295,6 +295,16 @@ class Cluster {
   std::vector<int> exit_codes_;
 };
 
+// A counter of `shoal status` on node i (a test fails without it).
+inline std::int64_t status_number(Cluster& cluster, std::size_t node, const std::string& name) {
+  auto c = cluster.client({node});
+  auto status = c->status(cluster.node(node).client_address());
+  if (!status) throw std::runtime_error("status: " + status.error().to_string());
+  for (const auto& [n, v] : status.value())
+    if (n == name) return v.number;
+  throw std::runtime_error("no status value " + name);
+}
+
 // Polls `condition` until it holds or `timeout_ms` passes.
 inline bool eventually(const std::function<bool()>& condition, int timeout_ms = 10'000) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);

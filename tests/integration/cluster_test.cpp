@@ -94,12 +94,7 @@ TEST_CASE("a read repairs a replica that missed writes while it was down", "[int
   cluster.start_all();
   auto c = cluster.client({0, 1});
   cluster.kill9(2);
-  REQUIRE(eventually([&] {
-    auto s = c->status(cluster.node(0).client_address());
-    for (const auto& [n, v] : s.value())
-      if (n == "members_reachable") return v.number == 2;
-    return false;
-  }));
+  REQUIRE(eventually([&] { return shoal::test::status_number(cluster, 0, "members_reachable") == 2; }));
   std::vector<Key> keys;
   for (int i = 0; i < 30; ++i) {
     keys.push_back(Key{"default", "repair", "k" + std::to_string(i)});
@@ -116,14 +111,8 @@ TEST_CASE("a read repairs a replica that missed writes while it was down", "[int
   all.r = net::Quorum::all();
   for (const auto& k : keys) REQUIRE(c->get(k, all));
   for (const auto& k : keys) CHECK(eventually([&] { return replicas_holding(*c, k) == 3; }, 5000));
-  auto status = c->status(cluster.node(0).client_address());
-  REQUIRE(status);
-  std::int64_t repairs = 0;
-  for (auto i : {0, 1}) {
-    auto s = c->status(cluster.node(static_cast<std::size_t>(i)).client_address());
-    for (const auto& [n, v] : s.value())
-      if (n == "read_repairs") repairs += v.number;
-  }
+  std::int64_t repairs = shoal::test::status_number(cluster, 0, "read_repairs") +
+                         shoal::test::status_number(cluster, 1, "read_repairs");
   CHECK(repairs >= 30);
 }
 

@@ -33,13 +33,7 @@ int replicas_holding(client::Client& c, const Key& key) {
 }
 
 std::int64_t status_value(Cluster& cluster, std::size_t node, const std::string& name) {
-  auto c = cluster.client({node});
-  auto status = c->status(cluster.node(node).client_address());
-  REQUIRE(status);
-  for (const auto& [n, v] : status.value())
-    if (n == name) return v.number;
-  FAIL("no status value " << name);
-  return 0;
+  return shoal::test::status_number(cluster, node, name);
 }
 
 }  // namespace
