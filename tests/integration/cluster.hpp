@@ -110,6 +110,7 @@ class Cluster {
     std::string log;
     std::vector<std::string> extra;
     std::string secret = "test-secret";
+    std::string cluster_list;  // --cluster for this node; empty: every member
     std::string cluster_name = "shoal";
     pid_t pid = -1;
     std::string client_address() const { return host + ":" + std::to_string(client_port); }
@@ -154,7 +155,8 @@ class Cluster {
 
   std::vector<std::string> argv(const Node& n) const {
     std::vector<std::string> a = {bin_dir() + "/shoald", "--name", n.name, "--client-listen", n.client_address(),
-                                  "--data", n.data_dir, "--cluster", members(), "--cluster-secret", n.secret,
+                                  "--data", n.data_dir, "--cluster", n.cluster_list.empty() ? members() : n.cluster_list,
+                                  "--cluster-secret", n.secret,
                                   "--cluster-name", n.cluster_name,
                                   "--heartbeat-interval-ms", "100", "--peer-down-after-ms", "1000",
                                   "--enable-failpoints"};

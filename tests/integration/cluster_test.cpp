@@ -204,3 +204,20 @@ TEST_CASE("the client fails over to a live node when one is down", "[integration
     CHECK(got.value().found);
   }
 }
+
+TEST_CASE("a restarted node keeps its persisted ring whatever --cluster says", "[integration]") {
+  Cluster cluster(3, {"--ring-size", "16"}, "persisted");
+  cluster.start_all();
+  auto c = cluster.client({0});
+  auto before = c->ring(cluster.node(0).client_address());
+  REQUIRE(before);
+  REQUIRE(cluster.stop(2) == 0);
+  cluster.node(2).cluster_list = cluster.node(2).name;  // as if it were a new cluster of one
+  cluster.restart(2);
+  cluster.wait_connected();
+  CHECK(cluster.log(2).find("using the persisted ring") != std::string::npos);
+  auto after = cluster.client({2})->ring(cluster.node(2).client_address());
+  REQUIRE(after);
+  CHECK(after.value().owners == before.value().owners);
+  CHECK(after.value().members.size() == 3);
+}
