@@ -138,6 +138,9 @@ Result<ParsedArgs> parse_node_args(int argc, const char* const* argv) {
     ("restarts-max", po::value<std::uint32_t>()->default_value(5), "restarts of one actor allowed per window")
     ("restart-window-ms", po::value<std::uint32_t>()->default_value(10'000), "restart intensity window")
     ("shutdown-drain-ms", po::value<std::uint32_t>()->default_value(5'000), "how long SIGTERM waits for in-flight requests")
+    ("gossip-interval-ms", po::value<std::uint32_t>()->default_value(1'000), "ring and metadata gossip to a random peer")
+    ("transfer-limit", po::value<std::uint32_t>()->default_value(2), "partitions this node hands off at once")
+    ("transfer-bytes-per-s", po::value<std::uint64_t>()->default_value(0), "handoff throttle per transfer (0: none)")
     ("key-bytes-max", po::value<std::size_t>()->default_value(64 * 1024), "largest key")
     ("object-bytes-warn", po::value<std::size_t>()->default_value(5u << 20), "log a warning for objects over this size")
     ("object-bytes-max", po::value<std::size_t>()->default_value(50u << 20), "refuse objects over this size")
@@ -271,6 +274,13 @@ Result<ParsedArgs> parse_node_args(int argc, const char* const* argv) {
   c.restarts_max = vm["restarts-max"].as<std::uint32_t>();
   c.restart_window_ms = vm["restart-window-ms"].as<std::uint32_t>();
   c.shutdown_drain_ms = vm["shutdown-drain-ms"].as<std::uint32_t>();
+  c.gossip_interval_ms = vm["gossip-interval-ms"].as<std::uint32_t>();
+  c.transfer_limit = vm["transfer-limit"].as<std::uint32_t>();
+  c.transfer_bytes_per_s = vm["transfer-bytes-per-s"].as<std::uint64_t>();
+  if (c.gossip_interval_ms < 50 || c.gossip_interval_ms > 60'000)
+    return make_error(Errc::invalid_argument, "--gossip-interval-ms must be 50..60000");
+  if (c.transfer_limit == 0 || c.transfer_limit > 64)
+    return make_error(Errc::invalid_argument, "--transfer-limit must be 1..64");
   if (c.request_timeout_ms == 0 || c.request_timeout_ms > net::kTimeoutMsMax)
     return make_error(Errc::invalid_argument, "--request-timeout-ms must be 1.." + std::to_string(net::kTimeoutMsMax));
   if (c.heartbeat_interval_ms < 10 || c.peer_down_after_ms < 2 * c.heartbeat_interval_ms)

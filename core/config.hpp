@@ -90,6 +90,9 @@ struct NodeConfig {
   std::uint32_t restart_window_ms = 10'000;
   std::uint32_t vnode_set_restarts_max = 2;  // escalations tolerated before the node exits
   std::uint32_t shutdown_drain_ms = 5'000;
+  std::uint32_t gossip_interval_ms = 1'000;
+  std::uint32_t transfer_limit = 2;  // concurrent outbound transfers per node
+  std::uint64_t transfer_bytes_per_s = 0;  // 0: unthrottled
   Limits limits;
 
   BucketTypes bucket_types() const;  // built-ins with this node's defaults, plus the specs

@@ -562,7 +562,7 @@ MembersCoordinator::MembersCoordinator(CoordinatorHost& host, std::uint64_t id, 
 void MembersCoordinator::start() {
   views_[host_.self()] = host_.own_view();
   for (const auto& member : host_.ring().members()) {
-    if (member.node == host_.self()) continue;
+    if (member.node == host_.self() || member.status == ring::MemberStatus::removed) continue;
     views_[member.node] = std::nullopt;
     if (host_.reachable(member.node) && host_.send_to_node(member.node, encode_node_view_request(id_))) ++pending_;
   }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -148,8 +149,14 @@ Result<ring::Ring> Node::load_or_found_ring() {
     if (ring.value().partition_count() != config_.ring_size)
       spdlog::warn("the persisted ring has {} partitions; --ring-size {} is ignored",
                    ring.value().partition_count(), config_.ring_size);
-    if (!ring.value().member(config_.node.full))
+    const ring::Member* me = ring.value().member(config_.node.full);
+    if (!me)
       return make_error(Errc::refused, "the persisted ring does not list this node (" + config_.node.full + ")");
+    if (me->status == ring::MemberStatus::exiting || me->status == ring::MemberStatus::removed)
+      return make_error(Errc::refused, "this node left cluster '" + ring.value().cluster_name() + "' (it is " +
+                                           std::string(ring::member_status_name(me->status)) +
+                                           "): its data directory " + config_.data_dir +
+                                           " is no longer used; remove it to start the node afresh");
     return ring;
   }
   std::vector<ring::ClaimNode> members;
@@ -164,6 +171,61 @@ Result<ring::Ring> Node::load_or_found_ring() {
   spdlog::info("founded cluster '{}' with {} members and {} partitions", config_.cluster_name, members.size(),
                config_.ring_size);
   return ring;
+}
+
+Result<ClusterMetadata> Node::load_metadata() {
+  // The config's types are the seed (version zero): what the cluster
+  // created or updated at run time wins over them.
+  ClusterMetadata metadata = ClusterMetadata::seed(config_.bucket_types());
+  std::string path = config_.data_dir + "/metadata";
+  if (fs::exists(path)) {
+    SHOAL_TRY(bytes, read_file(path, 16u << 20));
+    auto persisted = ClusterMetadata::decode(bytes);
+    if (!persisted) return make_error(persisted.error().code, path + ": " + persisted.error().message);
+    metadata.merge(persisted.value());
+  }
+  SHOAL_TRYV(write_file_atomically(path, metadata.encode()));
+  return metadata;
+}
+
+Result<std::map<std::uint32_t, std::set<std::uint32_t>>> Node::load_repairs() {
+  std::map<std::uint32_t, std::set<std::uint32_t>> repairs;
+  std::string path = config_.data_dir + "/repairs";
+  if (!fs::exists(path)) return repairs;
+  SHOAL_TRY(text, read_file(path, 16u << 20));
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream fields(line);
+    std::uint32_t partition = 0, list = 0;
+    if (!(fields >> partition)) continue;
+    auto& lists = repairs[partition];
+    while (fields >> list) lists.insert(list);
+  }
+  return repairs;
+}
+
+Result<ActorRef> Node::spawn_vnode(std::uint32_t partition) {
+  auto services = vnode_services_;
+  auto ref = runtime_->spawn([services, partition] { return Vnode::create(services, partition); });
+  if (!ref) return make_error(ref.error().code, "opening vnode " + std::to_string(partition) + ": " + ref.error().message);
+  std::lock_guard lock(vnodes_mutex_);
+  vnode_refs_.push_back(ref.value());
+  return ref;
+}
+
+void Node::retire_vnode(ActorRef ref, std::uint32_t partition) {
+  {
+    std::lock_guard lock(vnodes_mutex_);
+    std::erase(vnode_refs_, ref);
+  }
+  std::shared_ptr<storage::LmdbEnvironment> env = storage_;
+  runtime_->retire(ref, [env, partition] {
+    if (auto dropped = env->drop_engine(storage::vnode_engine_name(partition)); !dropped)
+      spdlog::error("deleting the copy of partition {}: {}", partition, dropped.error().to_string());
+    else
+      spdlog::info("deleted this node's copy of partition {}", partition);
+  });
 }
 
 void Node::escalate(ActorRef ref, const std::string& reason) {
@@ -182,7 +244,12 @@ void Node::escalate(ActorRef ref, const std::string& reason) {
   }
   spdlog::error("supervisor: restarting every vnode ({} of {} allowed): {}", count, config_.vnode_set_restarts_max,
                 reason);
-  for (ActorRef vnode : vnode_refs_) {
+  std::vector<ActorRef> vnodes;
+  {
+    std::lock_guard lock(vnodes_mutex_);
+    vnodes = vnode_refs_;
+  }
+  for (ActorRef vnode : vnodes) {
     if (vnode == ref) {
       runtime_->revive(vnode);
     } else {
@@ -218,15 +285,43 @@ Result<std::unique_ptr<Node>> Node::start(NodeConfig config) {
   node->runtime_ = std::make_unique<Runtime>(runtime_options);
   node->runtime_->set_escalation([raw = node.get()](ActorRef ref, const std::string& reason) { raw->escalate(ref, reason); });
 
-  auto bucket_types = std::make_shared<const BucketTypes>(c.bucket_types());
-  auto router_services = std::make_shared<RouterServices>(ring);
+  SHOAL_TRY(metadata, node->load_metadata());
+  SHOAL_TRY(repairs, node->load_repairs());
+  auto cluster = std::make_shared<ClusterState>(ring, metadata);
+  auto bucket_types = cluster->bucket_types();
+  auto router_services = std::make_shared<RouterServices>();
   router_services->config = c;
-  router_services->bucket_types = bucket_types;
+  router_services->cluster = cluster;
+  router_services->repairs_pending = repairs;
   router_services->stats = &node->stats_;
   router_services->clock = &SystemClock::instance();
   router_services->zmq = node->zmq_.get();
   router_services->storage = node->storage_;
   router_services->started_unix_us = SystemClock::instance().now_unix_us();
+  if (fs::exists(c.data_dir + "/joining")) {
+    SHOAL_TRY(seed, read_file(c.data_dir + "/joining", 4096));
+    while (!seed.empty() && (seed.back() == '\n' || seed.back() == ' ')) seed.pop_back();
+    if (!seed.empty()) router_services->join_seed = seed;
+  }
+  Node* raw_node = node.get();
+  router_services->spawn_vnode = [raw_node](std::uint32_t partition) { return raw_node->spawn_vnode(partition); };
+  router_services->retire_vnode = [raw_node](ActorRef ref, std::uint32_t partition) {
+    raw_node->retire_vnode(ref, partition);
+  };
+  router_services->request_exit = [raw_node] { raw_node->exit_requested_ = true; };
+
+  auto vnode_services = std::make_shared<VnodeServices>();
+  std::shared_ptr<storage::LmdbEnvironment> env_ptr = node->storage_;
+  vnode_services->open_engine = [env_ptr](std::uint32_t partition) {
+    return env_ptr->open_engine(storage::vnode_engine_name(partition));
+  };
+  vnode_services->cluster = cluster;
+  vnode_services->limits = c.limits;
+  vnode_services->ring_size = ring.partition_count();
+  vnode_services->expiry_sweep_interval_ms = c.expiry_sweep_interval_ms;
+  vnode_services->sync_mode = c.sync_mode;
+  vnode_services->stats = &node->stats_;
+  vnode_services->clock = &SystemClock::instance();
 
   // The router lives on scheduler 0 with the sockets; its ref is known
   // before the vnodes are spawned so they can answer it.
@@ -234,7 +329,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeConfig config) {
   Router* router = router_owned.get();
   auto slot = std::make_shared<std::unique_ptr<Router>>(std::move(router_owned));
   auto router_ref = node->runtime_->spawn(
-      [slot, router_services]() -> Result<std::unique_ptr<Actor>> {
+      [slot]() -> Result<std::unique_ptr<Actor>> {
         if (*slot) return std::unique_ptr<Actor>(std::move(*slot));
         // A restarted router would need its sockets again; the node treats
         // a router crash as fatal instead (see escalate).
@@ -244,27 +339,25 @@ Result<std::unique_ptr<Node>> Node::start(NodeConfig config) {
   if (!router_ref) return router_ref.error();
   node->router_ = router;
   node->router_ref_ = router_ref.value();
-
-  auto vnode_services = std::make_shared<VnodeServices>();
-  std::shared_ptr<storage::LmdbEnvironment> env_ptr = node->storage_;
-  vnode_services->open_engine = [env_ptr](std::uint32_t partition) {
-    return env_ptr->open_engine(storage::vnode_engine_name(partition));
-  };
-  vnode_services->bucket_types = bucket_types;
-  vnode_services->limits = c.limits;
   vnode_services->router = node->router_ref_;
-  vnode_services->ring_size = ring.partition_count();
-  vnode_services->expiry_sweep_interval_ms = c.expiry_sweep_interval_ms;
-  vnode_services->sync_mode = c.sync_mode;
-  vnode_services->stats = &node->stats_;
-  vnode_services->clock = &SystemClock::instance();
-  std::shared_ptr<const VnodeServices> shared_services = vnode_services;
-  for (ring::Partition partition : ring.partitions_of(c.node.full)) {
-    auto ref = node->runtime_->spawn([shared_services, partition] { return Vnode::create(shared_services, partition); });
-    if (!ref)
-      return make_error(ref.error().code, "opening vnode " + std::to_string(partition) + ": " + ref.error().message);
-    router_services->vnodes[partition] = ref.value();
-    node->vnode_refs_.push_back(ref.value());
+  node->vnode_services_ = vnode_services;
+
+  // Vnodes for the partitions this node owns, the ones it is receiving, and
+  // any copy left on disk (a transfer or a retirement cut short by a
+  // crash): the router resumes the transfer or deletes the copy.
+  std::set<std::uint32_t> partitions;
+  for (ring::Partition p : ring.partitions_of(c.node.full)) partitions.insert(p);
+  for (const auto& t : ring.pending_transfers())
+    if (t.to == c.node.full) partitions.insert(t.partition);
+  for (const auto& [p, lists] : repairs) partitions.insert(p);
+  SHOAL_TRY(engines, node->storage_->list_engines());
+  for (const auto& name : engines) {
+    std::uint32_t p = 0;
+    if (std::sscanf(name.c_str(), "vnode/%u", &p) == 1 && p < ring.partition_count()) partitions.insert(p);
+  }
+  for (std::uint32_t partition : partitions) {
+    SHOAL_TRY(ref, node->spawn_vnode(partition));
+    router_services->vnodes[partition] = ref;
   }
   SHOAL_TRYV(router->bind(*node->runtime_, node->router_ref_));
   std::size_t owners = 0;

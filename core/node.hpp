@@ -13,7 +13,10 @@
 // Data directory layout (docs/operations.md):
 //   LOCK        flock()ed by the running node; holds its pid
 //   node.meta   "shoal-node <format> <cluster> <node>" (one line)
-//   ring        the encoded ring (written atomically)
+//   ring        the encoded ring (written atomically on every change)
+//   metadata    the cluster metadata: bucket types (likewise)
+//   repairs     partitions this node must rebuild from their replicas
+//   joining     the node this one asked to join, until the join is committed
 //   lmdb/       the LMDB environment
 //
 // Thread-safety: start/shutdown from one thread (the process's main).
@@ -22,10 +25,14 @@
 #include <zmq.hpp>
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "base/result.hpp"
+#include "core/cluster_state.hpp"
 #include "core/config.hpp"
 #include "core/router.hpp"
 #include "core/runtime.hpp"
@@ -36,6 +43,8 @@
 namespace shoal::core {
 
 inline constexpr std::uint32_t kNodeFormatVersion = 1;
+
+struct VnodeServices;
 
 class Node {
  public:
@@ -50,6 +59,9 @@ class Node {
   // should exit non-zero so its own supervisor restarts it.
   bool failed() const { return failed_.load(); }
   std::string failure() const;
+  // Set when the node left the cluster (leave completed, or it was
+  // removed): the process should stop, with status 0.
+  bool exit_requested() const { return exit_requested_.load(); }
   const NodeConfig& config() const { return config_; }
 
  private:
@@ -57,6 +69,10 @@ class Node {
   Result<void> lock_data_dir();
   Result<void> check_meta();
   Result<ring::Ring> load_or_found_ring();
+  Result<ClusterMetadata> load_metadata();
+  Result<std::map<std::uint32_t, std::set<std::uint32_t>>> load_repairs();
+  Result<ActorRef> spawn_vnode(std::uint32_t partition);
+  void retire_vnode(ActorRef ref, std::uint32_t partition);
   void escalate(ActorRef ref, const std::string& reason);
 
   NodeConfig config_;
@@ -67,8 +83,11 @@ class Node {
   std::unique_ptr<Runtime> runtime_;
   Router* router_ = nullptr;  // owned by the runtime
   ActorRef router_ref_ = kNoActor;
+  std::shared_ptr<const VnodeServices> vnode_services_;
+  std::mutex vnodes_mutex_;  // vnode_refs_: the router adds and retires, escalation reads
   std::vector<ActorRef> vnode_refs_;
   std::atomic<bool> failed_{false};
+  std::atomic<bool> exit_requested_{false};
   std::atomic<int> escalations_{0};
   mutable std::mutex failure_mutex_;
   std::string failure_;

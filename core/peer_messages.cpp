@@ -462,8 +462,191 @@ std::optional<std::string> vnode_error_reply(std::uint8_t request_type, std::uin
       return encode(id, r);
     }
     case MessageType::vnode_reap: return encode(id, VnodeReapReply{partition, false});
+    case MessageType::vnode_fold_objects: {
+      VnodeFoldObjectsReply r;
+      r.partition = partition;
+      r.status = ReplyStatus::error;
+      r.error = error;
+      r.done = true;
+      return encode(id, r);
+    }
+    case MessageType::handoff_batch: {
+      HandoffBatchReply r;
+      r.partition = partition;
+      r.status = ReplyStatus::error;
+      r.error = error;
+      return encode(id, r);
+    }
     default: return std::nullopt;
   }
+}
+
+// ---- membership -------------------------------------------------------------------------
+
+std::string encode(std::uint64_t id, const Gossip& m) {
+  MessageWriter w(MessageType::gossip, id, 2);
+  w.bytes(m.ring);
+  w.bytes(m.metadata);
+  return w.finish();
+}
+
+Result<Gossip> decode_gossip(std::span<const msgpack::object> body) {
+  SHOAL_TRYV(expect_fields(body, 2, "gossip"));
+  SHOAL_TRY(ring, expect_blob(body[0], "gossip ring", 64u << 20));
+  SHOAL_TRY(metadata, expect_blob(body[1], "gossip metadata", 16u << 20));
+  return Gossip{std::move(ring), std::move(metadata)};
+}
+
+std::string encode(std::uint64_t id, const VnodeFoldObjects& m) {
+  MessageWriter w(MessageType::vnode_fold_objects, id, 6);
+  w.packer().pack_uint32(m.partition);
+  w.packer().pack_uint32(m.key_partition);
+  w.packer().pack_uint32(m.ring_size);
+  w.bytes(m.start_after);
+  w.packer().pack_uint32(m.limit_keys);
+  w.packer().pack_uint32(m.limit_bytes);
+  return w.finish();
+}
+
+Result<VnodeFoldObjects> decode_vnode_fold_objects(std::span<const msgpack::object> body) {
+  SHOAL_TRYV(expect_fields(body, 6, "vnode_fold_objects"));
+  VnodeFoldObjects m;
+  SHOAL_TRY(p, read_partition(body[0]));
+  SHOAL_TRY(key_partition, codec::expect_uint(body[1], "vnode_fold_objects key partition", UINT32_MAX));
+  SHOAL_TRY(ring_size, codec::expect_uint(body[2], "vnode_fold_objects ring size", 1u << 20));
+  SHOAL_TRY(start, expect_blob(body[3], "vnode_fold_objects start", 128 * 1024));
+  SHOAL_TRY(limit_keys, codec::expect_uint(body[4], "vnode_fold_objects key limit", 100'000));
+  SHOAL_TRY(limit_bytes, codec::expect_uint(body[5], "vnode_fold_objects byte limit", 64u << 20));
+  m.partition = p;
+  m.key_partition = static_cast<std::uint32_t>(key_partition);
+  m.ring_size = static_cast<std::uint32_t>(ring_size);
+  m.start_after = std::move(start);
+  m.limit_keys = static_cast<std::uint32_t>(std::max<std::uint64_t>(limit_keys, 1));
+  m.limit_bytes = static_cast<std::uint32_t>(std::max<std::uint64_t>(limit_bytes, 1));
+  return m;
+}
+
+std::string encode(std::uint64_t id, const VnodeFoldObjectsReply& m) {
+  MessageWriter w(MessageType::vnode_fold_objects_reply, id, 8);
+  w.packer().pack_uint32(m.partition);
+  w.packer().pack_uint8(static_cast<std::uint8_t>(m.status));
+  w.packer().pack(m.done);
+  w.packer().pack_array(static_cast<std::uint32_t>(m.objects.size()));
+  for (const auto& o : m.objects) w.bytes(o);
+  w.bytes(m.resume_after);
+  w.packer().pack_uint64(m.keys_estimate);
+  pack_error(w.packer(), m.status == ReplyStatus::error ? m.error : Error{Errc::unavailable, ""});
+  return w.finish();
+}
+
+Result<VnodeFoldObjectsReply> decode_vnode_fold_objects_reply(std::span<const msgpack::object> body) {
+  SHOAL_TRYV(expect_fields(body, 8, "vnode_fold_objects_reply"));
+  VnodeFoldObjectsReply m;
+  SHOAL_TRY(p, read_partition(body[0]));
+  SHOAL_TRY(status, read_status(body[1]));
+  SHOAL_TRY(done, codec::expect_bool(body[2], "vnode_fold_objects_reply done"));
+  SHOAL_TRY(objects, codec::expect_array(body[3], 0, 100'000, "vnode_fold_objects_reply objects"));
+  for (const auto& o : objects) {
+    SHOAL_TRY(bytes, expect_blob(o, "folded object", kObjectBytesMax));
+    m.objects.push_back(std::move(bytes));
+  }
+  SHOAL_TRY(resume, expect_blob(body[4], "vnode_fold_objects_reply resume", 128 * 1024));
+  SHOAL_TRY(estimate, codec::expect_uint(body[5], "vnode_fold_objects_reply estimate"));
+  SHOAL_TRY(e, read_error(body[6], body[7]));
+  m.partition = p;
+  m.status = status;
+  m.done = done;
+  m.resume_after = std::move(resume);
+  m.keys_estimate = estimate;
+  m.error = std::move(e.error);
+  return m;
+}
+
+std::string encode(std::uint64_t id, const HandoffBatch& m) {
+  MessageWriter w(MessageType::handoff_batch, id, 2);
+  w.packer().pack_uint32(m.partition);
+  w.packer().pack_array(static_cast<std::uint32_t>(m.objects.size()));
+  for (const auto& o : m.objects) w.bytes(o);
+  return w.finish();
+}
+
+Result<HandoffBatch> decode_handoff_batch(std::span<const msgpack::object> body) {
+  SHOAL_TRYV(expect_fields(body, 2, "handoff_batch"));
+  HandoffBatch m;
+  SHOAL_TRY(p, read_partition(body[0]));
+  SHOAL_TRY(objects, codec::expect_array(body[1], 0, 100'000, "handoff_batch objects"));
+  for (const auto& o : objects) {
+    SHOAL_TRY(bytes, expect_blob(o, "handoff object", kObjectBytesMax));
+    m.objects.push_back(std::move(bytes));
+  }
+  m.partition = p;
+  return m;
+}
+
+std::string encode(std::uint64_t id, const HandoffBatchReply& m) {
+  MessageWriter w(MessageType::handoff_batch_reply, id, 4);
+  w.packer().pack_uint32(m.partition);
+  w.packer().pack_uint8(static_cast<std::uint8_t>(m.status));
+  pack_error(w.packer(), m.status == ReplyStatus::error ? m.error : Error{Errc::unavailable, ""});
+  return w.finish();
+}
+
+Result<HandoffBatchReply> decode_handoff_batch_reply(std::span<const msgpack::object> body) {
+  SHOAL_TRYV(expect_fields(body, 4, "handoff_batch_reply"));
+  HandoffBatchReply m;
+  SHOAL_TRY(p, read_partition(body[0]));
+  SHOAL_TRY(status, read_status(body[1]));
+  SHOAL_TRY(e, read_error(body[2], body[3]));
+  m.partition = p;
+  m.status = status;
+  m.error = std::move(e.error);
+  return m;
+}
+
+std::string encode(std::uint64_t id, const VnodeHandoffMode& m) {
+  MessageWriter w(MessageType::vnode_handoff_mode, id, 2);
+  w.packer().pack_uint32(m.partition);
+  w.packer().pack(m.forward);
+  return w.finish();
+}
+
+Result<VnodeHandoffMode> decode_vnode_handoff_mode(std::span<const msgpack::object> body) {
+  SHOAL_TRYV(expect_fields(body, 2, "vnode_handoff_mode"));
+  SHOAL_TRY(p, read_partition(body[0]));
+  SHOAL_TRY(forward, codec::expect_bool(body[1], "vnode_handoff_mode forward"));
+  return VnodeHandoffMode{p, forward};
+}
+
+std::string encode_handoff_forward(std::uint32_t partition, std::string_view object) {
+  MessageWriter w(MessageType::handoff_forward, 0, 2);
+  w.packer().pack_uint32(partition);
+  w.bytes(object);
+  return w.finish();
+}
+
+Result<std::pair<std::uint32_t, std::string>> decode_handoff_forward(std::span<const msgpack::object> body) {
+  SHOAL_TRYV(expect_fields(body, 2, "handoff_forward"));
+  SHOAL_TRY(p, read_partition(body[0]));
+  SHOAL_TRY(object, expect_blob(body[1], "handoff_forward object", kObjectBytesMax));
+  return std::make_pair(p, std::move(object));
+}
+
+std::string encode_transfer_view_request(std::uint64_t id) {
+  return MessageWriter(MessageType::transfer_view, id, 0).finish();
+}
+
+std::string encode_transfer_view(std::uint64_t id, std::string_view node, std::string_view cluster_admin_reply) {
+  MessageWriter w(MessageType::transfer_view_reply, id, 2);
+  w.bytes(node);
+  w.bytes(cluster_admin_reply);
+  return w.finish();
+}
+
+Result<std::pair<std::string, std::string>> decode_transfer_view(std::span<const msgpack::object> body) {
+  SHOAL_TRYV(expect_fields(body, 2, "transfer_view_reply"));
+  SHOAL_TRY(node, expect_blob(body[0], "transfer_view_reply node", 1024));
+  SHOAL_TRY(reply, expect_blob(body[1], "transfer_view_reply body", 16u << 20));
+  return std::make_pair(std::move(node), std::move(reply));
 }
 
 // ---- forwarding and views -------------------------------------------------------------

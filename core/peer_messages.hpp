@@ -160,6 +160,74 @@ Result<std::uint32_t> leading_partition(std::span<const msgpack::object> body);
 std::optional<std::string> vnode_error_reply(std::uint8_t request_type, std::uint64_t id, std::uint32_t partition,
                                              const Error& error);
 
+// ---- membership: gossip, object folds, handoff ------------------------------------
+
+// The sender's ring and cluster metadata, merged by the receiver.
+struct Gossip {
+  std::string ring;      // ring::Ring::encode()
+  std::string metadata;  // ClusterMetadata::encode()
+};
+std::string encode(std::uint64_t id, const Gossip& m);
+Result<Gossip> decode_gossip(std::span<const msgpack::object> body);
+
+inline constexpr std::uint32_t kAllKeyPartitions = UINT32_MAX;
+
+// A page of whole objects in storage order, for handoff (all keys of the
+// vnode) and partition repair (keys of one key partition).
+struct VnodeFoldObjects {
+  std::uint32_t partition = 0;
+  std::uint32_t key_partition = kAllKeyPartitions;
+  std::uint32_t ring_size = 0;
+  std::string start_after;  // a storage key; empty: from the first object
+  std::uint32_t limit_keys = 512;
+  std::uint32_t limit_bytes = 1u << 20;
+};
+struct VnodeFoldObjectsReply {
+  std::uint32_t partition = 0;
+  ReplyStatus status = ReplyStatus::ok;
+  bool done = false;
+  std::vector<std::string> objects;
+  std::string resume_after;
+  std::uint64_t keys_estimate = 0;  // keys of the vnode, for progress
+  Error error{Errc::unavailable, ""};
+};
+std::string encode(std::uint64_t id, const VnodeFoldObjects& m);
+std::string encode(std::uint64_t id, const VnodeFoldObjectsReply& m);
+Result<VnodeFoldObjects> decode_vnode_fold_objects(std::span<const msgpack::object> body);
+Result<VnodeFoldObjectsReply> decode_vnode_fold_objects_reply(std::span<const msgpack::object> body);
+
+// Objects to merge into a vnode (handoff and repair); answered once they are stored.
+struct HandoffBatch {
+  std::uint32_t partition = 0;
+  std::vector<std::string> objects;
+};
+struct HandoffBatchReply {
+  std::uint32_t partition = 0;
+  ReplyStatus status = ReplyStatus::ok;
+  Error error{Errc::unavailable, ""};
+};
+std::string encode(std::uint64_t id, const HandoffBatch& m);
+std::string encode(std::uint64_t id, const HandoffBatchReply& m);
+Result<HandoffBatch> decode_handoff_batch(std::span<const msgpack::object> body);
+Result<HandoffBatchReply> decode_handoff_batch_reply(std::span<const msgpack::object> body);
+
+// Router -> its vnode: pass every write on (handoff_forward) while a transfer runs.
+struct VnodeHandoffMode {
+  std::uint32_t partition = 0;
+  bool forward = false;
+};
+std::string encode(std::uint64_t id, const VnodeHandoffMode& m);
+Result<VnodeHandoffMode> decode_vnode_handoff_mode(std::span<const msgpack::object> body);
+// Vnode -> its router: a write stored during a transfer, for the new owner.
+std::string encode_handoff_forward(std::uint32_t partition, std::string_view object);
+Result<std::pair<std::uint32_t, std::string>> decode_handoff_forward(std::span<const msgpack::object> body);
+
+// A node's own transfers (the ones it sends or repairs), for `admin
+// transfers`: the reply carries [node, encoded cluster_admin reply].
+std::string encode_transfer_view_request(std::uint64_t id);
+std::string encode_transfer_view(std::uint64_t id, std::string_view node, std::string_view cluster_admin_reply);
+Result<std::pair<std::string, std::string>> decode_transfer_view(std::span<const msgpack::object> body);
+
 // ---- forwarding and node views ----------------------------------------------------
 
 // A client request relayed to a node that can coordinate it; the answer

@@ -17,7 +17,6 @@ using net::MessageType;
 namespace {
 
 constexpr std::uint64_t kTickToken = 0;
-constexpr std::uint32_t kForwardTag = 7;
 constexpr std::size_t kRecvBatchMax = 512;  // messages read per readable event before yielding
 constexpr std::int64_t kHandshakeTimeoutUs = 3'000'000;
 constexpr std::size_t kInboundPendingMax = 1024;  // unauthenticated connections remembered
@@ -45,7 +44,9 @@ bool is_vnode_request(MessageType type) {
     case MessageType::vnode_put:
     case MessageType::vnode_coordinate:
     case MessageType::vnode_fold:
-    case MessageType::vnode_reap: return true;
+    case MessageType::vnode_reap:
+    case MessageType::vnode_fold_objects:
+    case MessageType::handoff_batch: return true;
     default: return false;
   }
 }
@@ -57,6 +58,9 @@ bool is_coordinator_reply(MessageType type) {
     case MessageType::vnode_coordinate_reply:
     case MessageType::vnode_fold_reply:
     case MessageType::vnode_reap_reply:
+    case MessageType::vnode_fold_objects_reply:
+    case MessageType::handoff_batch_reply:
+    case MessageType::transfer_view_reply:
     case MessageType::node_view_reply: return true;
     default: return false;
   }
@@ -85,7 +89,11 @@ ring::Preflist preference_list(const ring::Ring& ring, std::uint64_t hash, std::
   return list;
 }
 
-Router::Router(std::shared_ptr<RouterServices> services) : services_(std::move(services)) {}
+Router::Router(std::shared_ptr<RouterServices> services)
+    : services_(std::move(services)),
+      ring_(*services_->cluster->ring()),
+      metadata_(services_->cluster->metadata()),
+      bucket_types_(services_->cluster->bucket_types()) {}
 
 Router::~Router() = default;
 
@@ -109,6 +117,9 @@ std::unique_ptr<zmq::socket_t> Router::make_socket(zmq::socket_type type, std::s
 Result<void> Router::bind(Runtime& runtime, ActorRef self) {
   runtime_ = &runtime;
   self_ = self;
+  vnodes_ = services_->vnodes;
+  repairs_pending_ = services_->repairs_pending;
+  join_seed_ = services_->join_seed;
   const NodeConfig& config = services_->config;
   try {
     client_socket_ = make_socket(zmq::socket_type::router, config.limits.client_message_bytes_max);
@@ -127,37 +138,16 @@ Result<void> Router::bind(Runtime& runtime, ActorRef self) {
   runtime.add_socket(0, client_socket_.get(), [this] { on_client_readable(); });
   runtime.add_socket(0, peer_socket_.get(), [this] { on_peer_readable(); });
   runtime.add_turn_hook(0, [this] { flush_peers(); });
-  for (const auto& member : services_->ring.members()) {
-    if (member.node == config.node.full) continue;
-    auto name = NodeName::parse(member.node);
-    if (!name) return make_error(Errc::invalid_argument, "ring member " + member.node + ": " + name.error().message);
-    PeerLink link;
-    link.name = name.value();
-    link.dealer = make_socket(zmq::socket_type::dealer, config.limits.peer_message_bytes_max);
-    link.dealer->set(zmq::sockopt::immediate, 1);
-    link.dealer->set(zmq::sockopt::reconnect_ivl, 100);
-    link.dealer->set(zmq::sockopt::reconnect_ivl_max, 1000);
-    // Bind our own host as the source address, so a node on 127.0.0.2
-    // really talks from 127.0.0.2 (partitions drop by source address).
-    std::string endpoint = "tcp://" + config.node.host + ":0;" + link.name.host + ":" + std::to_string(link.name.port);
-    try {
-      link.dealer->connect(endpoint);
-    } catch (const zmq::error_t& e) {
-      return make_error(Errc::invalid_argument, "cannot connect to peer " + member.node + ": " + e.what());
-    }
-    auto index = static_cast<std::uint32_t>(peers_.size());
-    peer_index_[member.node] = index;
-    peers_.push_back(std::move(link));
-    // A DEALER only ever receives handshake replies: it is read on every tick
-    // instead of being polled, because every socket in the poll set costs
-    // system calls on every scheduler turn (ZMQ_EVENTS checks).
-    (void)index;
+  for (const auto& member : ring_.members()) {
+    if (member.node == config.node.full || member.status == ring::MemberStatus::removed) continue;
+    ensure_peer(member.node);
   }
   return ok();
 }
 
 void Router::started(ActorContext& ctx) {
   rate_last_us_ = monotonic_us();
+  reconcile_vnodes();  // copies left by an interrupted transfer or retirement
   tick();
   ctx.set_timer(services_->config.heartbeat_interval_ms, kTickToken);
 }
@@ -166,7 +156,7 @@ void Router::stopping(ActorContext&) {
   // Closing with linger 0 drops whatever is still queued: by now the node
   // answered or failed every request it admitted.
   for (auto& peer : peers_)
-    if (peer.dealer) peer.dealer->close();
+    if (peer.dealer && !peer.retired) peer.dealer->close();
   if (peer_socket_) peer_socket_->close();
   if (client_socket_) client_socket_->close();
 }
@@ -183,14 +173,22 @@ bool Router::reachable(const std::string& node) const {
   auto it = peer_index_.find(node);
   if (it == peer_index_.end()) return false;
   const PeerLink& link = peers_[it->second];
-  return link.state == PeerLink::State::ready && !link.inbound_routing_id.empty() &&
-         monotonic_us() - link.last_heard_us < std::int64_t{services_->config.peer_down_after_ms} * 1000;
+  if (link.retired || link.state != PeerLink::State::ready || link.inbound_routing_id.empty()) return false;
+  // Phi accrual over its heartbeats decides; traffic heard just now counts
+  // as alive (heartbeats queue behind it under load), and past
+  // peer_down_after_ms of silence a peer is down whatever phi says.
+  const std::int64_t now = monotonic_us();
+  const std::int64_t silence = now - link.last_heard_us;
+  if (silence < std::int64_t{services_->config.heartbeat_interval_ms} * 1000) return true;
+  if (silence >= std::int64_t{services_->config.peer_down_after_ms} * 1000) return false;
+  return link.detector.available(now);
 }
 
 std::vector<MemberView> Router::own_view() const {
   std::vector<MemberView> out;
-  for (const auto& member : services_->ring.members())
-    out.push_back(MemberView{member.node, std::string(ring::member_status_name(member.status)), reachable(member.node)});
+  for (const auto& member : ring_.members())
+    if (member.status != ring::MemberStatus::removed)
+      out.push_back(MemberView{member.node, std::string(ring::member_status_name(member.status)), reachable(member.node)});
   return out;
 }
 
@@ -296,8 +294,8 @@ void Router::flush_peer(std::uint32_t peer) {
 
 Result<void> Router::send_to_vnode(const ring::PreflistEntry& replica, std::string bytes) {
   if (replica.node == services_->config.node.full) {
-    auto it = services_->vnodes.find(replica.partition);
-    if (it == services_->vnodes.end())
+    auto it = vnodes_.find(replica.partition);
+    if (it == vnodes_.end())
       return make_error(Errc::not_found, "partition " + std::to_string(replica.partition) + " is not hosted here");
     Mail mail;
     mail.bytes = std::move(bytes);
@@ -316,12 +314,19 @@ Result<void> Router::send_to_node(const std::string& node, std::string bytes) {
   return send_to_peer(it->second, bytes);
 }
 
-void Router::answer_origin(const Origin& origin, std::string_view bytes) {
-  if (origin.kind == Origin::Kind::client) {
-    send_to_client(origin, bytes);
-  } else {
-    (void)send_to_peer(origin.peer, encode_forward_reply(origin.forward_id, bytes));
+void Router::answer_origin(const Origin& origin, std::string_view bytes, bool final) {
+  if (origin.kind == Origin::Kind::client) return send_to_client(origin, bytes);
+  if (origin.kind == Origin::Kind::internal) {
+    if (origin.internal) origin.internal(bytes, final);
+    return;
   }
+  std::string reply = encode_forward_reply(origin.forward_id, bytes);
+  if (origin.peer < peers_.size() && peers_[origin.peer].state == PeerLink::State::ready &&
+      send_to_peer(origin.peer, reply))
+    return;
+  // No link of ours to it yet (a node asking to join): answer on the
+  // connection the request came in on; its DEALER reads it.
+  if (!origin.inbound_routing_id.empty()) send_raw_router(*peer_socket_, origin.inbound_routing_id, reply);
 }
 
 void Router::reply_error(const Origin& origin, std::uint64_t request_id, const Error& error) {
@@ -351,9 +356,11 @@ void Router::after_coordinator_event(std::uint64_t id) {
 void Router::respond(std::uint64_t coordinator, std::string reply, bool final, bool error) {
   auto it = origins_.find(coordinator);
   if (it == origins_.end()) return;
-  const Origin& origin = it->second;
-  answer_origin(origin, reply);
+  Origin origin = it->second;  // a copy: an internal origin's callback may start coordinators
+  answer_origin(origin, reply, final);
   if (!final) return;
+  it = origins_.find(coordinator);
+  if (it == origins_.end()) return;
   auto elapsed = static_cast<std::uint64_t>(std::max<std::int64_t>(0, monotonic_us() - origin.started_us));
   services_->stats->record_latency(origin.op, elapsed);
   if (error) services_->stats->count_error(origin.op);
@@ -374,17 +381,18 @@ void Router::on_timer(ActorContext& ctx, std::uint64_t token) {
   }
   std::uint64_t id = token >> 24;
   auto tag = static_cast<std::uint32_t>(token & 0xffffff);
-  if (tag == kForwardTag && forwards_.contains(id)) {
+  if (tag == kForwardTimerTag && forwards_.contains(id)) {
     auto it = forwards_.find(id);
     Forwarded forwarded = std::move(it->second);
     forwards_.erase(it);
     --in_flight_;
     services_->stats->requests_timed_out.fetch_add(1, std::memory_order_relaxed);
-    // Only writes are forwarded, and one that timed out may have been applied.
+    // Writes and cluster changes are forwarded; one that timed out may have been applied.
     reply_error(forwarded.origin, forwarded.client_request_id,
-                make_error(Errc::unknown_outcome, "forwarded to " + peers_[forwarded.peer].name.full +
-                                                      ", which did not answer in time: the write may or may not "
-                                                      "have been applied"));
+                make_error(Errc::unknown_outcome,
+                           "forwarded to " + peers_[forwarded.peer].name.full + ", which did not answer in time: the " +
+                               (forwarded.origin.op == Op::admin ? "change" : "write") +
+                               " may or may not have been applied"));
     return;
   }
   auto it = coordinators_.find(id);
@@ -403,6 +411,18 @@ void Router::receive(ActorContext&, Mail& mail) {
                                                                  services_->config.limits));
   if (!envelope) {
     spdlog::error("router: a local message does not decode: {}", envelope.error().to_string());
+    return;
+  }
+  if (envelope.value().type == static_cast<std::uint8_t>(MessageType::handoff_forward)) {
+    auto forward = decode_handoff_forward(envelope.value().body);
+    if (!forward) return;
+    auto it = handoffs_.find(forward.value().first);
+    if (it == handoffs_.end()) return;
+    auto coordinator = coordinators_.find(it->second);
+    if (coordinator == coordinators_.end()) return;
+    if (auto* handoff = dynamic_cast<HandoffCoordinator*>(coordinator->second.get()))
+      handoff->forward(std::move(forward.value().second));
+    after_coordinator_event(it->second);
     return;
   }
   deliver_reply(envelope.value());
@@ -502,6 +522,8 @@ void Router::handle_client_message(Origin origin, std::string_view payload) {
       spdlog::warn("failpoint {} set to {}", request.value().first, request.value().second);
       return answer_origin(origin, net::MessageWriter(net::reply_type(type), request_id, 0).finish());
     }
+    case MessageType::cluster_admin: return handle_cluster_admin(origin, request_id, payload, envelope);
+    case MessageType::bucket_type_admin: return handle_bucket_type_admin(origin, request_id, envelope);
     case MessageType::members: {
       std::uint64_t id = next_id_++;
       return start_coordinator(std::make_unique<MembersCoordinator>(*this, id, request_id, 2000), std::move(origin));
@@ -510,7 +532,7 @@ void Router::handle_client_message(Origin origin, std::string_view payload) {
     case MessageType::list_buckets: {
       auto request = net::decode_list_request(type, envelope.body, request_limits(limits));
       if (!request) return reply_error(origin, request_id, request.error());
-      const BucketProps* props = services_->bucket_types->find(request.value().bucket_type);
+      const BucketProps* props = bucket_types_->find(request.value().bucket_type);
       if (!props)
         return reply_error(origin, request_id,
                            make_error(Errc::not_found, "no bucket type '" + request.value().bucket_type + "'"));
@@ -531,7 +553,7 @@ void Router::handle_client_message(Origin origin, std::string_view payload) {
   auto request = net::decode_key_request(type, envelope.body, request_limits(limits));
   if (!request) return reply_error(origin, request_id, request.error());
   net::KeyRequest& key_request = request.value();
-  const BucketProps* props = services_->bucket_types->find(key_request.key.bucket_type);
+  const BucketProps* props = bucket_types_->find(key_request.key.bucket_type);
   if (!props)
     return reply_error(origin, request_id,
                        make_error(Errc::not_found, "no bucket type '" + key_request.key.bucket_type + "'"));
@@ -554,7 +576,7 @@ void Router::handle_client_message(Origin origin, std::string_view payload) {
   plan.props = *props;
   plan.timeout_ms = key_request.options.timeout_ms.value_or(default_timeout);
   std::uint64_t hash = key_hash(plan.key.bucket_type, plan.key.bucket, plan.key.key);
-  plan.preflist = preference_list(services_->ring, hash, props->n_val);
+  plan.preflist = preference_list(ring_, hash, props->n_val);
   if (!plan.preflist.complete)
     return reply_error(origin, request_id,
                        make_error(Errc::unavailable, "the key cannot have " + std::to_string(props->n_val) +
@@ -588,13 +610,8 @@ void Router::handle_client_message(Origin origin, std::string_view payload) {
     for (const auto& entry : plan.preflist.entries) {
       if (!reachable(entry.node)) continue;
       std::uint32_t peer = peer_index_.at(entry.node);
-      std::uint64_t forward_id = next_id_++;
-      if (!send_to_peer(peer, encode_forward(forward_id, payload))) continue;
-      services_->stats->requests_forwarded.fetch_add(1, std::memory_order_relaxed);
-      forwards_[forward_id] = Forwarded{std::move(origin), request_id, peer};
-      ++in_flight_;
-      runtime_->context(self_).set_timer(plan.timeout_ms + 1000, (forward_id << 24) | kForwardTag);
-      return;
+      if (peers_[peer].outbox.size() >= services_->config.limits.peer_queue_messages_max) continue;
+      return forward_to_peer(peer, payload, std::move(origin), request_id, plan.timeout_ms + 1000);
     }
     return reply_error(origin, request_id,
                        make_error(Errc::unavailable, "no replica of the key is reachable to coordinate the write"));
@@ -635,17 +652,16 @@ std::string Router::refusal_reason(const Hello& hello) const {
     return "protocol versions " + std::to_string(hello.protocol_min) + ".." + std::to_string(hello.protocol_max) +
            " do not overlap ours (" + std::to_string(net::kProtocolVersionMin) + ".." +
            std::to_string(net::kProtocolVersionMax) + ")";
-  if (hello.cluster != services_->ring.cluster_name())
-    return "cluster name '" + hello.cluster + "' differs from ours ('" + services_->ring.cluster_name() + "')";
-  if (hello.ring_size != services_->ring.partition_count())
+  if (hello.cluster != ring_.cluster_name())
+    return "cluster name '" + hello.cluster + "' differs from ours ('" + ring_.cluster_name() + "')";
+  if (hello.ring_size != ring_.partition_count())
     return "ring size " + std::to_string(hello.ring_size) + " differs from ours (" +
-           std::to_string(services_->ring.partition_count()) + ")";
-  if (!services_->ring.member(hello.node) || hello.node == config.node.full)
-    return "node " + hello.node + " is not a member of this cluster";
-  if (hello.ring_digest != services_->ring.digest())
-    return "ring digest differs (the nodes were started with different --cluster lists)";
-  if (hello.bucket_types_digest != services_->bucket_types->digest())
-    return "bucket types differ (check the --bucket-type settings of both nodes)";
+           std::to_string(ring_.partition_count()) + ")";
+  if (hello.node == config.node.full) return "node " + hello.node + " is this node";
+  if (!NodeName::parse(hello.node)) return "node name " + hello.node + " is not name@host:port";
+  // Rings and bucket types may differ for a while (gossip merges them), so
+  // they are not compared here; a node that knows the secret may connect,
+  // and gossip is taken only from members (and by a node that asked to join).
   return {};
 }
 
@@ -720,10 +736,11 @@ void Router::handle_peer_message(const std::string& routing_id, std::string_view
       inbound_.erase(it);
       return;
     }
+    // A node not (yet) in our ring gets a link too: it may be joining.
     auto peer = peer_index_.find(it->second.node);
     if (peer == peer_index_.end()) {
-      inbound_.erase(it);
-      return;
+      ensure_peer(it->second.node);
+      peer = peer_index_.find(it->second.node);
     }
     // A reconnecting peer replaces its old connection.
     for (auto i = inbound_.begin(); i != inbound_.end();) {
@@ -738,6 +755,8 @@ void Router::handle_peer_message(const std::string& routing_id, std::string_view
     PeerLink& link = peers_[peer->second];
     link.inbound_routing_id = routing_id;
     link.last_heard_us = monotonic_us();
+    link.detector.reset();  // a new connection: the silence before it says nothing about this one
+    link.detector.heartbeat(link.last_heard_us);
     spdlog::info("peer {} authenticated", it->second.node);
     send_raw_router(*peer_socket_, routing_id, encode_welcome(request_id));
     return;
@@ -778,10 +797,10 @@ void Router::dispatch_authenticated(std::uint32_t peer, std::string_view payload
   if (is_vnode_request(type)) {
     auto partition = leading_partition(envelope.body);
     if (!partition) return;
-    auto it = services_->vnodes.find(partition.value());
+    auto it = vnodes_.find(partition.value());
     Error error{Errc::not_found, "partition " + (partition ? std::to_string(partition.value()) : std::string("?")) +
                                      " is not hosted on " + self()};
-    if (it != services_->vnodes.end()) {
+    if (it != vnodes_.end()) {
       Mail mail;
       mail.bytes = std::string(payload);
       mail.sender = self_;
@@ -796,7 +815,12 @@ void Router::dispatch_authenticated(std::uint32_t peer, std::string_view payload
   }
   if (is_coordinator_reply(type)) return deliver_reply(envelope);
   switch (type) {
-    case MessageType::heartbeat: return;
+    case MessageType::heartbeat: return peers_[peer].detector.heartbeat(monotonic_us());
+    case MessageType::gossip: return on_gossip(peer, envelope);
+    case MessageType::transfer_view:
+      (void)send_to_peer(peer, encode_transfer_view(envelope.request_id, self(),
+                                                    net::encode_cluster_admin_reply(0, local_transfers())));
+      return;
     case MessageType::node_view:
       (void)send_to_peer(peer, encode_node_view(envelope.request_id, self(), own_view()));
       return;
@@ -806,29 +830,33 @@ void Router::dispatch_authenticated(std::uint32_t peer, std::string_view payload
       Origin origin;
       origin.kind = Origin::Kind::forward;
       origin.peer = peer;
+      origin.inbound_routing_id = peers_[peer].inbound_routing_id;
       origin.forward_id = envelope.request_id;
       origin.started_us = monotonic_us();
       return handle_client_message(std::move(origin), inner.value());
     }
-    case MessageType::forward_reply: {
-      auto it = forwards_.find(envelope.request_id);
-      if (it == forwards_.end()) return;
-      auto inner = decode_forward(envelope.body, services_->config.limits.client_message_bytes_max);
-      Forwarded forwarded = std::move(it->second);
-      forwards_.erase(it);
-      --in_flight_;
-      if (!inner) return reply_error(forwarded.origin, forwarded.client_request_id, inner.error());
-      services_->stats->record_latency(forwarded.origin.op,
-                                       static_cast<std::uint64_t>(monotonic_us() - forwarded.origin.started_us));
-      return send_to_client(forwarded.origin, inner.value());
-    }
+    case MessageType::forward_reply: return on_forward_reply(envelope);
     default:
       spdlog::debug("ignoring a {} message from {}", net::message_type_name(envelope.type), peers_[peer].name.full);
   }
 }
 
+void Router::on_forward_reply(const net::Envelope& envelope) {
+  auto it = forwards_.find(envelope.request_id);
+  if (it == forwards_.end()) return;
+  auto inner = decode_forward(envelope.body, services_->config.limits.client_message_bytes_max);
+  Forwarded forwarded = std::move(it->second);
+  forwards_.erase(it);
+  --in_flight_;
+  if (!inner) return reply_error(forwarded.origin, forwarded.client_request_id, inner.error());
+  services_->stats->record_latency(forwarded.origin.op,
+                                   static_cast<std::uint64_t>(monotonic_us() - forwarded.origin.started_us));
+  answer_origin(forwarded.origin, inner.value());
+}
+
 void Router::on_dealer_readable(std::uint32_t peer) {
   PeerLink& link = peers_[peer];
+  if (link.retired || !link.dealer) return;
   for (std::size_t n = 0; n < kRecvBatchMax; ++n) {
     zmq::message_t payload;
     try {
@@ -848,6 +876,7 @@ void Router::handle_handshake_reply(std::uint32_t peer, const net::Envelope& env
   PeerLink& link = peers_[peer];
   const NodeConfig& config = services_->config;
   switch (static_cast<MessageType>(envelope.type)) {
+    case MessageType::forward_reply: return on_forward_reply(envelope);  // answered on our own connection
     case MessageType::challenge: {
       auto challenge = decode_challenge(envelope.body);
       if (!challenge || link.state != PeerLink::State::hello_sent) return;
@@ -900,7 +929,12 @@ void Router::tick() {
   const NodeConfig& config = services_->config;
   std::int64_t now_us = monotonic_us();
   for (std::uint32_t peer = 0; peer < peers_.size(); ++peer) on_dealer_readable(peer);
+  gossip_tick();
+  join_tick();
+  retire_tick();
+  schedule_transfers();
   for (auto& link : peers_) {
+    if (link.retired) continue;
     switch (link.state) {
       case PeerLink::State::ready: {
         bool sent = false;
@@ -924,10 +958,10 @@ void Router::tick() {
         link.last_attempt_us = now_us;
         Hello hello;
         hello.node = config.node.full;
-        hello.cluster = services_->ring.cluster_name();
-        hello.ring_size = services_->ring.partition_count();
-        hello.ring_digest = services_->ring.digest();
-        hello.bucket_types_digest = services_->bucket_types->digest();
+        hello.cluster = ring_.cluster_name();
+        hello.ring_size = ring_.partition_count();
+        hello.ring_digest = ring_.digest();
+        hello.bucket_types_digest = bucket_types_->digest();
         hello.nonce = random_bytes(32);
         try {
           if (link.dealer->send(zmq::buffer(encode(0, hello)), zmq::send_flags::dontwait)) {
@@ -952,13 +986,13 @@ void Router::tick() {
 
 net::RingView Router::ring_view() const {
   net::RingView view;
-  const ring::Ring& ring = services_->ring;
+  const ring::Ring& ring = ring_;
   view.cluster = ring.cluster_name();
   view.ring_size = ring.partition_count();
   for (const auto& owner : ring.owners()) view.owners.push_back(owner.node);
   for (const auto& m : ring.members())
     view.members.push_back(net::RingMember{m.node, std::string(ring::member_status_name(m.status)), m.location});
-  for (const auto& [name, props] : services_->bucket_types->all()) view.bucket_types.emplace_back(name, format_props(props));
+  for (const auto& [name, props] : bucket_types_->all()) view.bucket_types.emplace_back(name, format_props(props));
   return view;
 }
 
@@ -970,13 +1004,13 @@ std::string Router::encode_status_reply(std::uint64_t request_id) {
   const NodeStats& s = *services_->stats;
   add_text("node", self());
   add_text("version", build_info());
-  add_text("cluster", services_->ring.cluster_name());
+  add_text("cluster", ring_.cluster_name());
   add("uptime_s", (services_->clock->now_unix_us() - services_->started_unix_us) / 1'000'000);
-  add("ring_size", services_->ring.partition_count());
-  add("vnodes", static_cast<std::int64_t>(services_->vnodes.size()));
+  add("ring_size", ring_.partition_count());
+  add("vnodes", static_cast<std::int64_t>(vnodes_.size()));
   std::int64_t up = 0;
-  for (const auto& member : services_->ring.members()) up += reachable(member.node);
-  add("members", static_cast<std::int64_t>(services_->ring.members().size()));
+  for (const auto& member : ring_.members()) up += reachable(member.node);
+  add("members", static_cast<std::int64_t>(ring_.members().size()));
   add("members_reachable", up);
   add("requests_in_flight", static_cast<std::int64_t>(in_flight_.load()));
   add("requests_per_s", static_cast<std::int64_t>(std::llround(requests_per_s_)));

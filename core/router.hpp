@@ -20,17 +20,22 @@
 #include <zmq.hpp>
 
 #include <atomic>
+#include <deque>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "core/bucket_types.hpp"
 #include "core/config.hpp"
+#include "core/cluster_state.hpp"
 #include "core/coordinator.hpp"
+#include "core/failure_detector.hpp"
+#include "core/handoff.hpp"
 #include "core/runtime.hpp"
 #include "core/stats.hpp"
 #include "crdt/hlc.hpp"
@@ -40,16 +45,24 @@
 namespace shoal::core {
 
 struct RouterServices {
-  explicit RouterServices(ring::Ring r) : ring(std::move(r)) {}
   NodeConfig config;
-  std::shared_ptr<const BucketTypes> bucket_types;
-  ring::Ring ring;
-  std::map<std::uint32_t, ActorRef> vnodes;  // partitions hosted here
+  std::shared_ptr<ClusterState> cluster;     // the router publishes ring and metadata changes here
+  std::map<std::uint32_t, ActorRef> vnodes;  // partitions hosted at start
+  // Partitions to rebuild from their replicas: partition -> the key
+  // partitions (preference lists) it must fetch (persisted in `repairs`).
+  std::map<std::uint32_t, std::set<std::uint32_t>> repairs_pending;
+  std::optional<std::string> join_seed;  // this node asked that node to join its cluster
   NodeStats* stats = nullptr;
   const Clock* clock = nullptr;
   zmq::context_t* zmq = nullptr;
   std::shared_ptr<storage::LmdbEnvironment> storage;  // for status figures
   std::int64_t started_unix_us = 0;
+  // Starts a vnode for a partition this node now owns or receives.
+  std::function<Result<ActorRef>(std::uint32_t partition)> spawn_vnode;
+  // Stops a vnode this node no longer hosts and deletes its data.
+  std::function<void(ActorRef, std::uint32_t partition)> retire_vnode;
+  // The node left the cluster: stop the process cleanly.
+  std::function<void()> request_exit;
 };
 
 // The replicas of a key: Dynamo's distinct-node preference list, completed
@@ -57,7 +70,12 @@ struct RouterServices {
 // n_val (so a one-node development cluster still works with n_val 3).
 ring::Preflist preference_list(const ring::Ring& ring, std::uint64_t hash, std::uint32_t n_val);
 
-class Router final : public Actor, public CoordinatorHost {
+class HandoffCoordinator;
+
+// Timer tag of a request forwarded to another node (its id in the upper bits).
+inline constexpr std::uint32_t kForwardTimerTag = 7;
+
+class Router final : public Actor, public MembershipHost {
  public:
   explicit Router(std::shared_ptr<RouterServices> services);
   ~Router() override;
@@ -85,19 +103,31 @@ class Router final : public Actor, public CoordinatorHost {
   crdt::HlcTimestamp now() override;
   NodeStats& stats() override { return *services_->stats; }
   const std::string& self() const override { return services_->config.node.full; }
-  const ring::Ring& ring() const override { return services_->ring; }
-  const BucketTypes& bucket_types() const override { return *services_->bucket_types; }
+  const ring::Ring& ring() const override { return ring_; }
+  const BucketTypes& bucket_types() const override { return *bucket_types_; }
   bool reachable(const std::string& node) const override;
   std::vector<MemberView> own_view() const override;
   std::uint32_t tombstone_reap_delay_ms() const override { return services_->config.tombstone_reap_delay_ms; }
   std::uint32_t list_page_keys(std::optional<std::uint32_t> requested) const override;
 
+  // MembershipHost
+  void transfer_progress(std::uint32_t partition, std::uint64_t keys, std::uint64_t bytes,
+                         std::uint64_t keys_estimate) override;
+  void transfer_copied(std::uint32_t partition) override;
+  void transfer_finished(std::uint32_t partition, bool repair, const Result<void>& outcome) override;
+  std::uint64_t transfer_bytes_per_s() const override { return services_->config.transfer_bytes_per_s; }
+  std::uint32_t transfer_grace_ms() const override { return 2 * services_->config.gossip_interval_ms + 500; }
+  net::ClusterAdminReply local_transfers() const override;
+
  private:
   struct Origin {
-    enum class Kind { client, forward } kind = Kind::client;
+    enum class Kind { client, forward, internal } kind = Kind::client;
+    // internal: the router itself asked (e.g. is a bucket type in use?); gets every reply.
+    std::function<void(std::string_view reply, bool final)> internal;
     std::string routing_id;  // client
     bool delimiter = false;  // the client sent an empty delimiter frame (REQ style)
     std::uint32_t peer = 0;  // forward: the node that forwarded it
+    std::string inbound_routing_id;  // forward: its connection to our peer socket (answers go back on it if needed)
     std::uint64_t forward_id = 0;
     std::int64_t started_us = 0;
     Op op = Op::get;
@@ -111,9 +141,11 @@ class Router final : public Actor, public CoordinatorHost {
     std::int64_t last_heard_us = 0;
     std::string inbound_routing_id;  // its authenticated connection to our peer socket
     std::string last_refusal;        // logged once per distinct reason
+    bool retired = false;            // no longer a member: its socket is closed
     std::vector<std::string> outbox;  // messages of this turn, sent as one frame by flush_peer
     std::size_t outbox_bytes = 0;
     std::int64_t commands_checked_us = 0;
+    PhiAccrualDetector detector;  // fed by its heartbeats
   };
   struct Inbound {
     std::string node;
@@ -138,8 +170,9 @@ class Router final : public Actor, public CoordinatorHost {
   void handle_handshake_reply(std::uint32_t peer, const net::Envelope& envelope);
   void dispatch_authenticated(std::uint32_t peer, std::string_view payload, net::Envelope envelope);
   void deliver_reply(const net::Envelope& envelope);
+  void on_forward_reply(const net::Envelope& envelope);
   void send_to_client(const Origin& origin, std::string_view bytes);
-  void answer_origin(const Origin& origin, std::string_view bytes);
+  void answer_origin(const Origin& origin, std::string_view bytes, bool final = true);
   void send_raw_router(zmq::socket_t& socket, const std::string& routing_id, std::string_view bytes);
   Result<void> send_to_peer(std::uint32_t peer, std::string_view bytes);
   void flush_peers();
@@ -154,12 +187,79 @@ class Router final : public Actor, public CoordinatorHost {
   net::RingView ring_view() const;
   std::int64_t monotonic_us() const { return services_->clock->monotonic_us(); }
 
+  // ---- membership (router_cluster.cpp) ----
+  struct StagedChange {
+    std::string kind;  // join, leave, force-remove, replace
+    std::string node;
+    std::string other;     // replace: the new node
+    std::string location;  // join: the new node's location
+  };
+  struct TransferStats {
+    std::uint64_t keys = 0;
+    std::uint64_t bytes = 0;
+    std::uint64_t keys_estimate = 0;
+    std::int64_t started_us = 0;
+    bool repair = false;
+  };
+  std::uint32_t ensure_peer(const std::string& node);  // a link to any node (members and joiners)
+  void apply_ring(ring::Ring next, bool gossip_now);
+  void apply_metadata(ClusterMetadata next, bool gossip_now);
+  void reconcile_peers();
+  void reconcile_vnodes();
+  void schedule_transfers();
+  void gossip_to(std::uint32_t peer);
+  void gossip_to_all();
+  void gossip_tick();
+  void on_gossip(std::uint32_t peer, const net::Envelope& envelope);
+  bool is_claimant() const;
+  std::string claimant() const;
+  void handle_cluster_admin(const Origin& origin, std::uint64_t request_id, std::string_view payload,
+                            const net::Envelope& envelope);
+  void handle_bucket_type_admin(const Origin& origin, std::uint64_t request_id, const net::Envelope& envelope);
+  Result<net::ClusterAdminReply> plan_staged(std::optional<ring::Ring>* next) const;
+  void start_join(const Origin& origin, std::uint64_t request_id, const std::string& seed);
+  void join_tick();
+  void retire_tick();
+  void persist(const std::string& file, const std::string& bytes);
+  void persist_repairs();
+  void add_repairs(const ring::Ring& previous, const ring::Ring& next);
+  void forward_to_peer(std::uint32_t peer, std::string_view payload, Origin origin, std::uint64_t request_id,
+                       std::uint32_t timeout_ms);
+  void cluster_command(const Origin& origin, std::uint64_t request_id, const std::string& command,
+                       const std::vector<std::string>& args);
+  void bucket_type_change(const Origin& origin, std::uint64_t request_id, const std::string& command,
+                          const std::string& name, BucketProps props);
+  void cancel_stale_handoffs();
+
   std::shared_ptr<RouterServices> services_;
   Runtime* runtime_ = nullptr;
+  ring::Ring ring_;
+  ClusterMetadata metadata_;
+  std::shared_ptr<const BucketTypes> bucket_types_;
+  std::map<std::uint32_t, ActorRef> vnodes_;
+  std::vector<StagedChange> staged_;
+  std::map<std::uint32_t, std::uint64_t> handoffs_;  // partition -> coordinator id (outbound transfers)
+  std::map<std::uint32_t, std::uint64_t> repairs_;   // partition -> coordinator id (repairs running)
+  std::map<std::uint32_t, TransferStats> transfer_stats_;  // running handoffs and repairs
+  std::map<std::uint32_t, std::int64_t> retry_after_us_;  // failed transfers wait before their next try
+  std::map<std::uint32_t, std::int64_t> retiring_;  // partition -> when its vnode stops (monotonic us)
+  std::map<std::uint32_t, std::int64_t> retired_at_us_;  // a partition is not reopened until its drop is done
+  std::map<std::uint32_t, std::set<std::uint32_t>> repairs_pending_;
+  struct PendingJoin {
+    Origin origin;
+    std::uint64_t request_id = 0;
+    std::string seed;
+    std::int64_t deadline_us = 0;
+  };
+  std::optional<PendingJoin> pending_join_;
+  std::optional<std::string> join_seed_;  // set once this node asked to join: it adopts the cluster's ring
+  std::int64_t next_gossip_us_ = 0;
+  bool exiting_ = false;
+  std::int64_t exit_at_us_ = 0;
   ActorRef self_ = kNoActor;
   std::unique_ptr<zmq::socket_t> client_socket_;
   std::unique_ptr<zmq::socket_t> peer_socket_;
-  std::vector<PeerLink> peers_;
+  std::deque<PeerLink> peers_;  // indices are stable: links are retired, never erased
   std::unordered_map<std::string, std::uint32_t> peer_index_;
   std::unordered_map<std::string, Inbound> inbound_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Coordinator>> coordinators_;

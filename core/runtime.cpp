@@ -504,6 +504,26 @@ ActorContext Runtime::context(ActorRef ref) {
   return ActorContext(this, ref);
 }
 
+void Runtime::retire(ActorRef ref, std::function<void()> after) {
+  Slot* s = slot(ref);
+  SHOAL_ASSERT(s != nullptr, "retire of an unknown actor");
+  s->gone = true;  // sends fail from now on
+  post_raw(ref, [this, s, after = std::move(after)] {
+    if (s->actor) {
+      ActorContext ctx(this, s->ref);
+      try {
+        s->actor->stopping(ctx);
+      } catch (const std::exception& e) {
+        spdlog::error("{} failed while stopping: {}", s->name, e.what());
+      }
+      s->actor.reset();
+    }
+    s->dead = true;
+    ++s->generation;  // its timers are dropped
+    if (after) after();
+  });
+}
+
 void Runtime::post_raw(ActorRef ref, std::function<void()> task) {
   Slot* target = slot(ref);
   SHOAL_ASSERT(target != nullptr, "post to an unknown actor");

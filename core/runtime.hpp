@@ -163,6 +163,10 @@ class Runtime {
   // Brings back an actor that exceeded its restart intensity (the escalation
   // step "restart the whole vnode set"), with a clean restart history.
   void revive(ActorRef ref);
+  // Stops an actor for good (Actor::stopping, then destroyed; later sends
+  // fail with unavailable), then runs `after` on its scheduler's thread.
+  // Asynchronous; thread-safe.
+  void retire(ActorRef ref, std::function<void()> after);
 
   // A context for `ref` outside a message call (socket callbacks of the
   // actor that owns them). Precondition: on `ref`'s scheduler thread.

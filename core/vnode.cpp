@@ -164,6 +164,13 @@ void Vnode::receive(ActorContext& ctx, Mail& mail) {
     case MessageType::vnode_coordinate: return handle_coordinate(ctx, mail, env.value());
     case MessageType::vnode_fold: return handle_fold(ctx, mail, env.value());
     case MessageType::vnode_reap: return handle_reap(ctx, mail, env.value());
+    case MessageType::vnode_fold_objects: return handle_fold_objects(ctx, mail, env.value());
+    case MessageType::handoff_batch: return handle_handoff_batch(ctx, mail, env.value());
+    case MessageType::vnode_handoff_mode: {
+      auto mode = decode_vnode_handoff_mode(env.value().body);
+      if (mode) forward_writes_ = mode.value().forward;
+      return;
+    }
     default:
       spdlog::warn("vnode {}: unexpected message type {}", partition_, net::message_type_name(env.value().type));
   }
@@ -192,6 +199,7 @@ void Vnode::stage_write(const std::string& storage_key, std::optional<std::strin
     pending_.erase(storage_key);
   }
   if (durable) pending_.set_durable(true);
+  if (forward_writes_ && bytes) forwards_.push_back(*bytes);
   dirty_[storage_key] = DirtyEntry{std::move(bytes), next_batch_};
   if (pending_reply) pending_replies_.push_back(std::move(*pending_reply));
 }
@@ -199,8 +207,15 @@ void Vnode::stage_write(const std::string& storage_key, std::optional<std::strin
 void Vnode::turn_end(ActorContext& ctx) { submit_writes(ctx); }
 
 void Vnode::submit_writes(ActorContext& ctx) {
+  for (auto& object : forwards_) {
+    Mail mail;
+    mail.bytes = encode_handoff_forward(partition_, object);
+    (void)ctx.send_reply(services_->router, std::move(mail));
+  }
+  forwards_.clear();
   if (pending_.empty()) return;
   std::uint64_t batch = next_batch_++;
+  last_submitted_batch_ = batch;
   in_flight_[batch] = std::move(pending_replies_);
   pending_replies_.clear();
   storage::WriteBatch writes = std::move(pending_);
@@ -227,7 +242,21 @@ void Vnode::committed(ActorContext& ctx, std::uint64_t batch, const Result<void>
     }
   }
   if (!result) spdlog::error("vnode {}: write failed: {}", partition_, result.error().to_string());
+  send_replies(ctx, replies, result);
+}
+
+void Vnode::send_replies(ActorContext& ctx, const std::vector<PendingReply>& replies, const Result<void>& result) {
   for (const auto& r : replies) {
+    if (r.handoff) {
+      HandoffBatchReply m;
+      m.partition = partition_;
+      if (!result) {
+        m.status = ReplyStatus::error;
+        m.error = result.error();
+      }
+      reply(ctx, r.to, encode(r.request_id, m));
+      continue;
+    }
     VnodePutReply m;
     m.partition = partition_;
     if (result) {
@@ -276,33 +305,135 @@ void Vnode::handle_put(ActorContext& ctx, Mail& mail, const net::Envelope& env) 
   };
   auto request = decode_vnode_put(env.body);
   if (!request) return fail(request.error());
-  auto incoming = decode_object(request.value().object);
-  if (!incoming) return fail(incoming.error());
+  Error error{Errc::unavailable, ""};
+  PendingReply pending{mail, env.request_id, request.value().durable, false};
+  if (!merge_in(std::move(request.value().object), request.value().durable, pending, error)) return fail(error);
+  send_ready_replies(ctx);
+}
+
+bool Vnode::merge_in(std::string object_bytes, bool durable, std::optional<PendingReply> pending, Error& error) {
+  auto incoming = decode_object(object_bytes);
+  if (!incoming) {
+    error = incoming.error();
+    return false;
+  }
   const crdt::Object& object = incoming.value();
-  const BucketProps* props = services_->bucket_types->find(object.key().bucket_type);
-  if (!props) return fail(make_error(Errc::not_found, "no bucket type " + object.key().bucket_type));
+  auto types = services_->bucket_types();
+  const BucketProps* props = types->find(object.key().bucket_type);
+  // A type this node has not heard of yet (metadata still gossiping) merges
+  // with the default conflict policy; the data is kept either way.
+  const BucketProps fallback;
+  if (!props) props = &fallback;
   (void)hlc_.update(object.modified(), services_->clock->now_unix_us());
   std::string skey = storage_key_of(object.key());
   auto current = load_object(skey);
-  if (!current) return fail(current.error());
-  PendingReply pending{mail, env.request_id, request.value().durable};
+  if (!current) {
+    error = current.error();
+    return false;
+  }
   if (!current.value()) {
-    stage_write(skey, std::move(request.value().object), request.value().durable, pending);
-    return;
+    stage_write(skey, std::move(object_bytes), durable, std::move(pending));
+    return true;
   }
   crdt::Object merged = merge_replicas(*current.value(), object, *props);
-  if (merged == *current.value() && !request.value().durable) {
-    VnodePutReply r;
-    r.partition = partition_;
-    r.durable = services_->sync_mode == storage::SyncMode::sync && !dirty_.contains(skey);
+  if (merged == *current.value() && !durable) {
+    // Nothing new: answer once what this replica already holds is stored.
+    if (pending) reply_after_commits(std::move(*pending));
+    return true;
+  }
+  stage_write(skey, encode_object(merged), durable, std::move(pending));
+  return true;
+}
+
+void Vnode::handle_fold_objects(ActorContext& ctx, Mail& mail, const net::Envelope& env) {
+  VnodeFoldObjectsReply r;
+  r.partition = partition_;
+  auto request = decode_vnode_fold_objects(env.body);
+  if (!request) {
+    r.status = ReplyStatus::error;
+    r.error = request.error();
+    r.done = true;
     return reply(ctx, mail, encode(env.request_id, r));
   }
-  stage_write(skey, encode_object(merged), request.value().durable, pending);
+  const VnodeFoldObjects& fold = request.value();
+  submit_writes(ctx);  // a page shows committed data (what is staged follows by handoff_forward)
+  storage::FoldOptions options;
+  options.prefix = std::string(1, storage::kObjectKeyTag);
+  options.start = fold.start_after.empty() ? options.prefix : fold.start_after + '\0';
+  std::size_t bytes = 0, visited = 0;
+  bool capped = false;
+  auto folded = engine_->fold(options, [&](std::string_view skey, std::string_view value) {
+    r.resume_after = std::string(skey);
+    if (++visited >= kFoldKeysVisitedMax) capped = true;
+    if (fold.key_partition != kAllKeyPartitions) {
+      auto parts = storage::decode_storage_key(skey);
+      if (!parts || ring::partition_of(shoal::key_hash(parts.value().bucket_type, parts.value().bucket,
+                                                       parts.value().key),
+                                       fold.ring_size) != fold.key_partition)
+        return !capped;
+    }
+    r.objects.emplace_back(value);
+    bytes += value.size();
+    return r.objects.size() < fold.limit_keys && bytes < fold.limit_bytes && !capped;
+  });
+  if (!folded) {
+    r.status = ReplyStatus::error;
+    r.error = folded.error();
+    r.done = true;
+  } else {
+    r.done = !folded.value().stopped;
+  }
+  if (auto count = engine_->key_count()) r.keys_estimate = count.value();
+  reply(ctx, mail, encode(env.request_id, r));
+}
+
+void Vnode::handle_handoff_batch(ActorContext& ctx, Mail& mail, const net::Envelope& env) {
+  auto batch = decode_handoff_batch(env.body);
+  HandoffBatchReply r;
+  r.partition = partition_;
+  if (!batch) {
+    r.status = ReplyStatus::error;
+    r.error = batch.error();
+    return reply(ctx, mail, encode(env.request_id, r));
+  }
+  Error error{Errc::unavailable, ""};
+  for (auto& object : batch.value().objects) {
+    if (!merge_in(std::move(object), false, std::nullopt, error)) {
+      // One object that does not decode fails the batch (the sender retries
+      // or reports it); what merged before it is kept, merges are idempotent.
+      r.status = ReplyStatus::error;
+      r.error = error;
+      return reply(ctx, mail, encode(env.request_id, r));
+    }
+  }
+  // The acknowledgement leaves once the whole batch is stored.
+  reply_after_commits(PendingReply{mail, env.request_id, false, true});
+  send_ready_replies(ctx);
+}
+
+void Vnode::reply_after_commits(PendingReply pending) {
+  // Commits complete in submission order: the reply waits for the latest
+  // batch that holds anything, staged or committing.
+  if (!pending_.empty()) {
+    pending_replies_.push_back(std::move(pending));
+  } else if (auto it = in_flight_.find(last_submitted_batch_); it != in_flight_.end()) {
+    it->second.push_back(std::move(pending));
+  } else {
+    ready_replies_.push_back(std::move(pending));
+  }
+}
+
+void Vnode::send_ready_replies(ActorContext& ctx) {
+  if (ready_replies_.empty()) return;
+  std::vector<PendingReply> ready = std::move(ready_replies_);
+  ready_replies_.clear();
+  send_replies(ctx, ready, ok());
 }
 
 Result<Vnode::ClientWrite> Vnode::apply_client_write(const net::KeyRequest& request, std::uint64_t ttl_ms) {
   const crdt::ObjectKey& key = request.key;
-  const BucketProps* props = services_->bucket_types->find(key.bucket_type);
+  auto types = services_->bucket_types();
+  const BucketProps* props = types->find(key.bucket_type);
   if (!props) return make_error(Errc::not_found, "no bucket type '" + key.bucket_type + "'");
   std::string skey = storage_key_of(key);
   SHOAL_TRY(current, load_object(skey));

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "core/bucket_types.hpp"
+#include "core/cluster_state.hpp"
 #include "core/config.hpp"
 #include "core/peer_messages.hpp"
 #include "core/runtime.hpp"
@@ -52,7 +53,8 @@ namespace shoal::core {
 // What every vnode of a node shares: all of it immutable, or thread-safe.
 struct VnodeServices {
   std::function<Result<std::unique_ptr<storage::Engine>>(std::uint32_t partition)> open_engine;
-  std::shared_ptr<const BucketTypes> bucket_types;
+  std::shared_ptr<ClusterState> cluster;  // bucket types (read per request: they change at run time)
+  std::shared_ptr<const BucketTypes> bucket_types() const { return cluster->bucket_types(); }
   Limits limits;
   ActorRef router = kNoActor;
   std::uint32_t ring_size = 64;
@@ -87,9 +89,10 @@ class Vnode final : public Actor {
 
  private:
   struct PendingReply {
-    Mail to;  // where the vnode_put_reply goes (sender, peer)
+    Mail to;  // where the reply goes (sender, peer)
     std::uint64_t request_id = 0;
     bool durable = false;
+    bool handoff = false;  // a handoff_batch_reply instead of a vnode_put_reply
   };
   struct DirtyEntry {
     std::optional<std::string> bytes;  // nullopt: erased
@@ -105,6 +108,14 @@ class Vnode final : public Actor {
   void handle_coordinate(ActorContext& ctx, Mail& mail, const net::Envelope& env);
   void handle_fold(ActorContext& ctx, Mail& mail, const net::Envelope& env);
   void handle_reap(ActorContext& ctx, Mail& mail, const net::Envelope& env);
+  void handle_fold_objects(ActorContext& ctx, Mail& mail, const net::Envelope& env);
+  void handle_handoff_batch(ActorContext& ctx, Mail& mail, const net::Envelope& env);
+  // Merges one replicated object into this replica's copy and stages the
+  // result; false (with `error`) when it does not decode or merge.
+  bool merge_in(std::string object_bytes, bool durable, std::optional<PendingReply> reply, Error& error);
+  void reply_after_commits(PendingReply pending);
+  void send_ready_replies(ActorContext& ctx);
+  void send_replies(ActorContext& ctx, const std::vector<PendingReply>& replies, const Result<void>& result);
 
   // The client write applied as the coordinating replica: the new object,
   // and for a CRDT update on state this replica held, the delta to send the
@@ -139,9 +150,15 @@ class Vnode final : public Actor {
   storage::WriteBatch pending_;
   std::vector<PendingReply> pending_replies_;
   std::uint64_t next_batch_ = 1;
+  std::uint64_t last_submitted_batch_ = 0;
+  std::vector<PendingReply> ready_replies_;  // answerable now: what they cover is already stored
   std::unordered_map<std::uint64_t, std::vector<PendingReply>> in_flight_;
   std::unordered_map<std::string, DirtyEntry> dirty_;
   std::string sweep_cursor_;
+  // While this partition is being transferred, every write it stores is
+  // also passed to the router for the new owner (handoff_forward).
+  bool forward_writes_ = false;
+  std::vector<std::string> forwards_;
 };
 
 // Merges `incoming` into `current` under `props`, honouring expiry: an

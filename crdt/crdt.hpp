@@ -40,6 +40,7 @@ enum class TypeTag : std::uint8_t {
   any_crdt = 30,
   object = 40,
   ring_state = 50,  // ring/ring.hpp (kRingTypeTag)
+  cluster_metadata = 51,  // core/cluster_state.hpp (kMetadataTypeTag)
   // 80..89 are taken by storage/merkle.hpp (tree, root, branch level,
   // segment set, key-hash list); storage cannot include this header, so the
   // numbers are listed here to keep one registry of tags.

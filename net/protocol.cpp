@@ -22,7 +22,7 @@ bool protocol_version_supported(std::uint32_t version) {
   return version >= kProtocolVersionMin && version <= kProtocolVersionMax;
 }
 
-bool is_client_request(std::uint8_t type) { return type >= 1 && type <= 13; }
+bool is_client_request(std::uint8_t type) { return type >= 1 && type <= 15; }
 bool is_peer_message(std::uint8_t type) { return type >= 128; }
 
 std::string_view message_type_name(std::uint8_t type) {
@@ -40,6 +40,8 @@ std::string_view message_type_name(std::uint8_t type) {
     case MessageType::replica_get: return "replica_get";
     case MessageType::bucket_types: return "bucket_types";
     case MessageType::failpoint: return "failpoint";
+    case MessageType::cluster_admin: return "cluster_admin";
+    case MessageType::bucket_type_admin: return "bucket_type_admin";
     default: break;
   }
   switch (static_cast<MessageType>(type)) {
@@ -65,6 +67,15 @@ std::string_view message_type_name(std::uint8_t type) {
     case MessageType::node_view: return "node_view";
     case MessageType::node_view_reply: return "node_view_reply";
     case MessageType::batch: return "batch";
+    case MessageType::gossip: return "gossip";
+    case MessageType::vnode_fold_objects: return "vnode_fold_objects";
+    case MessageType::vnode_fold_objects_reply: return "vnode_fold_objects_reply";
+    case MessageType::handoff_batch: return "handoff_batch";
+    case MessageType::handoff_batch_reply: return "handoff_batch_reply";
+    case MessageType::vnode_handoff_mode: return "vnode_handoff_mode";
+    case MessageType::handoff_forward: return "handoff_forward";
+    case MessageType::transfer_view: return "transfer_view";
+    case MessageType::transfer_view_reply: return "transfer_view_reply";
     default: return "unknown";
   }
 }
@@ -886,6 +897,139 @@ Result<std::pair<std::string, std::string>> decode_failpoint_request(std::span<c
   SHOAL_TRY(name, expect_blob(body[0], "failpoint name", 256));
   SHOAL_TRY(spec, expect_blob(body[1], "failpoint spec", 256));
   return std::make_pair(std::move(name), std::move(spec));
+}
+
+std::string encode_cluster_admin(std::uint64_t request_id, std::string_view command,
+                                 const std::vector<std::string>& arguments) {
+  MessageWriter w(MessageType::cluster_admin, request_id, 2);
+  w.bytes(command);
+  pack_string_list(w.packer(), arguments);
+  return w.finish();
+}
+
+Result<std::pair<std::string, std::vector<std::string>>> decode_cluster_admin(std::span<const msgpack::object> body) {
+  if (body.size() != 2) return malformed("cluster_admin request", "expected [command, arguments]");
+  SHOAL_TRY(command, expect_blob(body[0], "cluster_admin command", 64));
+  SHOAL_TRY(arguments, read_string_list(body[1], "cluster_admin argument", 8, 1024));
+  return std::make_pair(std::move(command), std::move(arguments));
+}
+
+std::string encode_cluster_admin_reply(std::uint64_t request_id, const ClusterAdminReply& reply) {
+  MessageWriter w(reply_type(MessageType::cluster_admin), request_id, 4);
+  auto& p = w.packer();
+  codec::pack_bytes(p, reply.message);
+  pack_string_list(p, reply.staged);
+  p.pack_array(static_cast<std::uint32_t>(reply.transfers.size()));
+  for (const auto& t : reply.transfers) {
+    p.pack_array(9);
+    p.pack_uint32(t.partition);
+    codec::pack_bytes(p, t.from);
+    codec::pack_bytes(p, t.to);
+    codec::pack_bytes(p, t.state);
+    p.pack_uint64(t.keys_sent);
+    p.pack_uint64(t.bytes_sent);
+    p.pack_uint64(t.keys_estimate);
+    p.pack_uint64(t.bytes_per_s);
+    p.pack_int64(t.eta_s);
+  }
+  p.pack_array(static_cast<std::uint32_t>(reply.ownership.size()));
+  for (const auto& o : reply.ownership) {
+    p.pack_array(3);
+    codec::pack_bytes(p, o.node);
+    p.pack_uint32(o.partitions_now);
+    p.pack_uint32(o.partitions_after);
+  }
+  return w.finish();
+}
+
+Result<ClusterAdminReply> decode_cluster_admin_reply(std::span<const msgpack::object> body) {
+  if (body.size() != 4) return malformed("cluster_admin reply", "expected 4 fields");
+  ClusterAdminReply r;
+  SHOAL_TRY(message, expect_blob(body[0], "cluster_admin message", 1u << 20));
+  SHOAL_TRY(staged, read_string_list(body[1], "staged change", 4096, 4096));
+  SHOAL_TRY(transfers, codec::expect_array(body[2], 0, 1u << 16, "transfers"));
+  r.message = std::move(message);
+  r.staged = std::move(staged);
+  for (const auto& item : transfers) {
+    SHOAL_TRY(f, codec::expect_array(item, 9, 9, "transfer"));
+    TransferView t;
+    SHOAL_TRY(partition, codec::expect_uint(f[0], "transfer partition", UINT32_MAX));
+    SHOAL_TRY(from, expect_blob(f[1], "transfer from", 1024));
+    SHOAL_TRY(to, expect_blob(f[2], "transfer to", 1024));
+    SHOAL_TRY(state, expect_blob(f[3], "transfer state", 64));
+    SHOAL_TRY(keys, codec::expect_uint(f[4], "transfer keys"));
+    SHOAL_TRY(bytes, codec::expect_uint(f[5], "transfer bytes"));
+    SHOAL_TRY(estimate, codec::expect_uint(f[6], "transfer estimate"));
+    SHOAL_TRY(rate, codec::expect_uint(f[7], "transfer rate"));
+    SHOAL_TRY(eta, codec::expect_int(f[8], "transfer eta"));
+    t.partition = static_cast<std::uint32_t>(partition);
+    t.from = std::move(from);
+    t.to = std::move(to);
+    t.state = std::move(state);
+    t.keys_sent = keys;
+    t.bytes_sent = bytes;
+    t.keys_estimate = estimate;
+    t.bytes_per_s = rate;
+    t.eta_s = eta;
+    r.transfers.push_back(std::move(t));
+  }
+  SHOAL_TRY(ownership, codec::expect_array(body[3], 0, 4096, "ownership"));
+  for (const auto& item : ownership) {
+    SHOAL_TRY(f, codec::expect_array(item, 3, 3, "ownership entry"));
+    SHOAL_TRY(node, expect_blob(f[0], "ownership node", 1024));
+    SHOAL_TRY(now, codec::expect_uint(f[1], "partitions now", UINT32_MAX));
+    SHOAL_TRY(after, codec::expect_uint(f[2], "partitions after", UINT32_MAX));
+    r.ownership.push_back(OwnershipView{std::move(node), static_cast<std::uint32_t>(now), static_cast<std::uint32_t>(after)});
+  }
+  return r;
+}
+
+std::string encode_bucket_type_admin(std::uint64_t request_id, std::string_view command, std::string_view name,
+                                     std::string_view properties) {
+  MessageWriter w(MessageType::bucket_type_admin, request_id, 3);
+  w.bytes(command);
+  w.bytes(name);
+  w.bytes(properties);
+  return w.finish();
+}
+
+Result<BucketTypeAdminRequest> decode_bucket_type_admin(std::span<const msgpack::object> body) {
+  if (body.size() != 3) return malformed("bucket_type_admin request", "expected [command, name, properties]");
+  BucketTypeAdminRequest r;
+  SHOAL_TRY(command, expect_blob(body[0], "bucket_type_admin command", 16));
+  SHOAL_TRY(name, expect_blob(body[1], "bucket type name", 255));
+  SHOAL_TRY(properties, expect_blob(body[2], "bucket type properties", 4096));
+  r.command = std::move(command);
+  r.name = std::move(name);
+  r.properties = std::move(properties);
+  return r;
+}
+
+std::string encode_bucket_type_admin_reply(std::uint64_t request_id, const BucketTypeAdminReply& reply) {
+  MessageWriter w(reply_type(MessageType::bucket_type_admin), request_id, 2);
+  w.bytes(reply.message);
+  w.packer().pack_array(static_cast<std::uint32_t>(reply.types.size()));
+  for (const auto& [name, props] : reply.types) {
+    w.packer().pack_array(2);
+    w.bytes(name);
+    w.bytes(props);
+  }
+  return w.finish();
+}
+
+Result<BucketTypeAdminReply> decode_bucket_type_admin_reply(std::span<const msgpack::object> body) {
+  if (body.size() != 2) return malformed("bucket_type_admin reply", "expected [message, types]");
+  BucketTypeAdminReply r;
+  SHOAL_TRY(message, expect_blob(body[0], "bucket_type_admin message", 1u << 16));
+  SHOAL_TRY(types, codec::expect_array(body[1], 0, 4096, "bucket types"));
+  r.message = std::move(message);
+  for (const auto& t : types) {
+    SHOAL_TRY(parts, codec::expect_array(t, 2, 2, "bucket type"));
+    SHOAL_TRY(name, expect_blob(parts[0], "bucket type name", 255));
+    SHOAL_TRY(props, expect_blob(parts[1], "bucket type properties", 4096));
+    r.types.emplace_back(std::move(name), std::move(props));
+  }
+  return r;
 }
 
 // ---- admin replies ------------------------------------------------------------------------

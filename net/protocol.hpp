@@ -60,6 +60,8 @@ enum class MessageType : std::uint8_t {
   replica_get = 11,
   bucket_types = 12,
   failpoint = 13,  // admin: arm a failpoint (only on nodes started with --enable-failpoints)
+  cluster_admin = 14,  // admin: join, leave, force-remove, replace, plan, commit, clear, transfers
+  bucket_type_admin = 15,  // admin: bucket-type create, update, show, list
   // Error reply to any request: [code, message].
   error = 127,
   // Peer messages (node -> node), bodies in core/peer_messages.hpp.
@@ -83,9 +85,18 @@ enum class MessageType : std::uint8_t {
   forward_reply = 151,
   node_view = 152,
   node_view_reply = 153,
+  gossip = 154,
+  vnode_fold_objects = 155,
+  vnode_fold_objects_reply = 156,
+  handoff_batch = 157,
+  handoff_batch_reply = 158,
+  vnode_handoff_mode = 159,
   // Several peer messages sent as one frame: [version, 160, 0, [message...]],
   // each element the bytes of one complete message.
   batch = 160,
+  handoff_forward = 161,  // vnode -> its router: a write to pass on to a transfer's target
+  transfer_view = 162,
+  transfer_view_reply = 163,
 };
 inline constexpr std::uint8_t kReplyBit = 0x40;
 inline constexpr MessageType reply_type(MessageType request) {
@@ -289,6 +300,53 @@ Result<ListPage> decode_list_page(std::span<const msgpack::object> body);
 
 // A request with no body (ping, status, ring, members, bucket_types).
 std::string encode_simple_request(MessageType type, std::uint64_t request_id);
+
+// cluster_admin: [command, [argument...]]; commands: join NODE, leave [NODE],
+// force-remove NODE, replace OLD NEW, plan, commit, clear, transfers.
+struct TransferView {
+  std::uint32_t partition = 0;
+  std::string from;
+  std::string to;
+  std::string state;  // awaiting, handing_off, running, repairing
+  std::uint64_t keys_sent = 0;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t keys_estimate = 0;  // 0: unknown
+  std::uint64_t bytes_per_s = 0;
+  std::int64_t eta_s = -1;  // -1: unknown
+};
+struct OwnershipView {
+  std::string node;
+  std::uint32_t partitions_now = 0;
+  std::uint32_t partitions_after = 0;
+};
+struct ClusterAdminReply {
+  std::string message;
+  std::vector<std::string> staged;  // "join n4@...", ...
+  std::vector<TransferView> transfers;
+  std::vector<OwnershipView> ownership;
+};
+std::string encode_cluster_admin(std::uint64_t request_id, std::string_view command,
+                                 const std::vector<std::string>& arguments);
+Result<std::pair<std::string, std::vector<std::string>>> decode_cluster_admin(std::span<const msgpack::object> body);
+std::string encode_cluster_admin_reply(std::uint64_t request_id, const ClusterAdminReply& reply);
+Result<ClusterAdminReply> decode_cluster_admin_reply(std::span<const msgpack::object> body);
+
+// bucket_type_admin: [command, name, properties]; commands create, update,
+// show, list. Reply: [message, [[name, properties]...]].
+std::string encode_bucket_type_admin(std::uint64_t request_id, std::string_view command, std::string_view name,
+                                     std::string_view properties);
+struct BucketTypeAdminRequest {
+  std::string command;
+  std::string name;
+  std::string properties;
+};
+Result<BucketTypeAdminRequest> decode_bucket_type_admin(std::span<const msgpack::object> body);
+struct BucketTypeAdminReply {
+  std::string message;
+  std::vector<std::pair<std::string, std::string>> types;
+};
+std::string encode_bucket_type_admin_reply(std::uint64_t request_id, const BucketTypeAdminReply& reply);
+Result<BucketTypeAdminReply> decode_bucket_type_admin_reply(std::span<const msgpack::object> body);
 
 // failpoint: [name, spec]; the reply has an empty body.
 std::string encode_failpoint_request(std::uint64_t request_id, std::string_view name, std::string_view spec);

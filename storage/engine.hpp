@@ -134,6 +134,9 @@ class Engine {
   virtual Result<FoldStats> fold_segment(std::uint32_t segment, std::uint32_t segment_count, const FoldFn& fn) = 0;
 
   virtual Result<std::uint64_t> approximate_size_bytes() = 0;
+  // Stored entries (keys plus the engine's own records); 0 when the engine
+  // cannot tell cheaply. For progress estimates, not for logic.
+  virtual Result<std::uint64_t> key_count() { return std::uint64_t{0}; }
 
   // Makes every completed write durable even in nosync mode.
   virtual Result<void> flush() = 0;

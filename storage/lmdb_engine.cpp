@@ -759,6 +759,15 @@ class LmdbEngine final : public Engine {
   Result<FoldStats> fold(const FoldOptions& options, const FoldFn& fn) override;
   Result<FoldStats> fold_segment(std::uint32_t segment, std::uint32_t segment_count, const FoldFn& fn) override;
 
+  Result<std::uint64_t> key_count() override {
+    SHOAL_TRYV(check_open());
+    ReadTxn txn(env_->env, env_->gate);
+    if (txn.rc() != 0) return mdb_error(txn.rc(), "starting a read transaction");
+    MDB_stat stat;
+    if (int rc = mdb_stat(txn.get(), data_, &stat)) return mdb_error(rc, "counting engine " + name_);
+    return std::uint64_t{stat.ms_entries};
+  }
+
   Result<std::uint64_t> approximate_size_bytes() override {
     SHOAL_TRYV(check_open());
     ReadTxn txn(env_->env, env_->gate);

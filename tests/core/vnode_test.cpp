@@ -59,8 +59,9 @@ struct Harness {
     auto services = std::make_shared<VnodeServices>();
     auto e = env;
     services->open_engine = [e](std::uint32_t p) { return e->open_engine(storage::vnode_engine_name(p)); };
-    services->bucket_types = std::make_shared<const BucketTypes>(
-        BucketTypes::builtin(3, net::Quorum::majority(), net::Quorum::majority()));
+    services->cluster = std::make_shared<ClusterState>(
+        ring::Ring::new_cluster("test", 64, std::vector<ring::ClaimNode>{{"n1@127.0.0.1:7000", ""}}).value(),
+        ClusterMetadata::seed(BucketTypes::builtin(3, net::Quorum::majority(), net::Quorum::majority())));
     services->router = collector;
     services->stats = &stats;
     services->clock = &SystemClock::instance();

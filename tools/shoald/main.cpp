@@ -36,6 +36,10 @@ int wait_for_signal(const shoal::core::Node& node) {
       spdlog::critical("giving up: {}", node.failure());
       return 3;
     }
+    if (node.exit_requested()) {
+      spdlog::info("this node left the cluster; exiting");
+      return 0;
+    }
   }
 }
 
