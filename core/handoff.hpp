@@ -53,7 +53,7 @@ class MembershipHost : public CoordinatorHost {
 
 inline constexpr std::uint32_t kTransferBatchKeys = 512;
 inline constexpr std::uint32_t kTransferBatchBytes = 1u << 20;
-inline constexpr std::uint32_t kTransferReplyTimeoutMs = 30'000;
+inline constexpr std::uint32_t kTransferReplyTimeoutMs = 10'000;
 inline constexpr std::uint32_t kTransferRetryMs = 1'000;
 inline constexpr std::size_t kForwardQueueMax = 100'000;
 

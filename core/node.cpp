@@ -188,8 +188,9 @@ Result<ClusterMetadata> Node::load_metadata() {
   return metadata;
 }
 
-Result<std::map<std::uint32_t, std::set<std::uint32_t>>> Node::load_repairs() {
-  std::map<std::uint32_t, std::set<std::uint32_t>> repairs;
+// One line per preference list to fetch: "partition list source..."
+Result<std::map<std::uint32_t, std::map<std::uint32_t, std::set<std::uint32_t>>>> Node::load_repairs() {
+  std::map<std::uint32_t, std::map<std::uint32_t, std::set<std::uint32_t>>> repairs;
   std::string path = config_.data_dir + "/repairs";
   if (!fs::exists(path)) return repairs;
   SHOAL_TRY(text, read_file(path, 16u << 20));
@@ -197,10 +198,10 @@ Result<std::map<std::uint32_t, std::set<std::uint32_t>>> Node::load_repairs() {
   std::string line;
   while (std::getline(lines, line)) {
     std::istringstream fields(line);
-    std::uint32_t partition = 0, list = 0;
-    if (!(fields >> partition)) continue;
-    auto& lists = repairs[partition];
-    while (fields >> list) lists.insert(list);
+    std::uint32_t partition = 0, list = 0, source = 0;
+    if (!(fields >> partition >> list)) continue;
+    auto& sources = repairs[partition][list];
+    while (fields >> source) sources.insert(source);
   }
   return repairs;
 }

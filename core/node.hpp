@@ -70,7 +70,7 @@ class Node {
   Result<void> check_meta();
   Result<ring::Ring> load_or_found_ring();
   Result<ClusterMetadata> load_metadata();
-  Result<std::map<std::uint32_t, std::set<std::uint32_t>>> load_repairs();
+  Result<std::map<std::uint32_t, std::map<std::uint32_t, std::set<std::uint32_t>>>> load_repairs();
   Result<ActorRef> spawn_vnode(std::uint32_t partition);
   void retire_vnode(ActorRef ref, std::uint32_t partition);
   void escalate(ActorRef ref, const std::string& reason);

@@ -93,7 +93,8 @@ Router::Router(std::shared_ptr<RouterServices> services)
     : services_(std::move(services)),
       ring_(*services_->cluster->ring()),
       metadata_(services_->cluster->metadata()),
-      bucket_types_(services_->cluster->bucket_types()) {}
+      bucket_types_(services_->cluster->bucket_types()),
+      settled_ring_(ring_) {}
 
 Router::~Router() = default;
 
@@ -404,7 +405,14 @@ void Router::on_timer(ActorContext& ctx, std::uint64_t token) {
 // Replies from local vnodes, and vnode replies bound for peers.
 void Router::receive(ActorContext&, Mail& mail) {
   if (mail.peer != kLocalPeer) {
-    if (mail.peer < peers_.size()) (void)send_to_peer(mail.peer, mail.bytes);
+    if (mail.peer >= peers_.size()) return;
+    if (send_to_peer(mail.peer, mail.bytes)) return;
+    // Our link to the asker is not up yet (it just connected, or it is a
+    // node that is joining): answer on the connection the request came in
+    // on, which the asker reads.
+    const PeerLink& link = peers_[mail.peer];
+    if (!link.retired && !link.inbound_routing_id.empty())
+      send_raw_router(*peer_socket_, link.inbound_routing_id, mail.bytes);
     return;
   }
   auto envelope = net::decode_envelope(mail.bytes, decode_limits(services_->config.limits.peer_message_bytes_max,
@@ -921,7 +929,12 @@ void Router::handle_handshake_reply(std::uint32_t peer, const net::Envelope& env
       link.state = PeerLink::State::idle;
       return;
     }
-    default: return;
+    default:
+      // An answer the peer sent back on our own connection because its link
+      // to us was not up yet (see Router::receive).
+      if (link.state == PeerLink::State::ready && is_coordinator_reply(static_cast<MessageType>(envelope.type)))
+        deliver_reply(envelope);
+      return;
   }
 }
 

@@ -48,9 +48,10 @@ struct RouterServices {
   NodeConfig config;
   std::shared_ptr<ClusterState> cluster;     // the router publishes ring and metadata changes here
   std::map<std::uint32_t, ActorRef> vnodes;  // partitions hosted at start
-  // Partitions to rebuild from their replicas: partition -> the key
-  // partitions (preference lists) it must fetch (persisted in `repairs`).
-  std::map<std::uint32_t, std::set<std::uint32_t>> repairs_pending;
+  // Partitions to rebuild from their replicas (persisted in `repairs`):
+  // partition -> preference list (its first partition) -> the partitions
+  // that hold that list's keys, to read them from.
+  std::map<std::uint32_t, std::map<std::uint32_t, std::set<std::uint32_t>>> repairs_pending;
   std::optional<std::string> join_seed;  // this node asked that node to join its cluster
   NodeStats* stats = nullptr;
   const Clock* clock = nullptr;
@@ -223,6 +224,7 @@ class Router final : public Actor, public MembershipHost {
   void persist(const std::string& file, const std::string& bytes);
   void persist_repairs();
   void add_repairs(const ring::Ring& previous, const ring::Ring& next);
+  std::size_t transfers_running() const;
   void forward_to_peer(std::uint32_t peer, std::string_view payload, Origin origin, std::uint64_t request_id,
                        std::uint32_t timeout_ms);
   void cluster_command(const Origin& origin, std::uint64_t request_id, const std::string& command,
@@ -244,7 +246,10 @@ class Router final : public Actor, public MembershipHost {
   std::map<std::uint32_t, std::int64_t> retry_after_us_;  // failed transfers wait before their next try
   std::map<std::uint32_t, std::int64_t> retiring_;  // partition -> when its vnode stops (monotonic us)
   std::map<std::uint32_t, std::int64_t> retired_at_us_;  // a partition is not reopened until its drop is done
-  std::map<std::uint32_t, std::set<std::uint32_t>> repairs_pending_;
+  std::map<std::uint32_t, std::map<std::uint32_t, std::set<std::uint32_t>>> repairs_pending_;
+  // The ring as it was when no transfer was pending: repairs compare the
+  // preference lists of one settled ring with the next.
+  ring::Ring settled_ring_;
   struct PendingJoin {
     Origin origin;
     std::uint64_t request_id = 0;

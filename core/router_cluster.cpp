@@ -32,17 +32,6 @@ bool owns_partitions(ring::MemberStatus status) {
          status == ring::MemberStatus::leaving || status == ring::MemberStatus::down;
 }
 
-// For every partition, the preference lists (named by their first
-// partition) it serves in `ring` for lists of `n_val` replicas.
-std::vector<std::set<std::uint32_t>> lists_served(const ring::Ring& ring, std::uint32_t n_val) {
-  std::vector<std::set<std::uint32_t>> served(ring.partition_count());
-  for (std::uint32_t start = 0; start < ring.partition_count(); ++start) {
-    ring::Preflist list = preference_list(ring, ring::partition_start(start, ring.partition_count()), n_val);
-    for (const auto& entry : list.entries) served[entry.partition].insert(start);
-  }
-  return served;
-}
-
 std::string staged_text(const std::string& kind, const std::string& node, const std::string& other) {
   return kind + " " + node + (other.empty() ? "" : " " + other);
 }
@@ -123,37 +112,53 @@ void Router::persist(const std::string& file, const std::string& bytes) {
 void Router::persist_repairs() {
   std::ostringstream out;
   for (const auto& [partition, lists] : repairs_pending_) {
-    out << partition;
-    for (auto list : lists) out << ' ' << list;
-    out << '\n';
+    for (const auto& [list, sources] : lists) {
+      out << partition << ' ' << list;
+      for (auto source : sources) out << ' ' << source;
+      out << '\n';
+    }
   }
   persist("repairs", out.str());
 }
 
+// Called when the ring settles (no transfer pending). A partition may now
+// serve preference lists it did not serve in the previous settled ring
+// (claim moved owners around it, so the distinct-node walk takes other
+// partitions), or it was taken from a force-removed node and arrives
+// empty. Either way it fetches those lists' keys from the partitions that
+// hold them: the list's other members, now and before.
 void Router::add_repairs(const ring::Ring& previous, const ring::Ring& next) {
   if (previous.partition_count() != next.partition_count()) return;
   const std::uint32_t n_val = bucket_types_->n_val_max();
-  auto before = lists_served(previous, n_val);
-  auto after = lists_served(next, n_val);
+  const std::uint32_t q = next.partition_count();
+  std::vector<std::vector<std::uint32_t>> lists_before(q), lists_after(q);
+  for (std::uint32_t start = 0; start < q; ++start) {
+    for (const auto& e : preference_list(previous, ring::partition_start(start, q), n_val).entries)
+      lists_before[start].push_back(e.partition);
+    for (const auto& e : preference_list(next, ring::partition_start(start, q), n_val).entries)
+      lists_after[start].push_back(e.partition);
+  }
+  auto serves = [](const std::vector<std::uint32_t>& list, std::uint32_t p) {
+    return std::find(list.begin(), list.end(), p) != list.end();
+  };
   bool changed = false;
   for (ring::Partition p : next.partitions_of(self())) {
-    const std::string& old_owner = previous.owner(p);
-    const ring::Member* old_member = next.member(old_owner);
-    // A partition taken from a force-removed node arrives empty: every list
-    // it serves is rebuilt. Otherwise its data came with it (or it stayed),
-    // and only lists it did not serve before need their keys fetched.
-    bool lost = old_owner != self() && old_member && old_member->status == ring::MemberStatus::removed;
-    std::set<std::uint32_t> missing;
-    for (auto list : after[p])
-      if (lost || !before[p].contains(list)) missing.insert(list);
-    if (missing.empty()) continue;
-    auto& pending = repairs_pending_[p];
-    std::size_t size = pending.size();
-    pending.insert(missing.begin(), missing.end());
-    if (pending.size() != size) {
+    const ring::Member* old_owner = next.member(previous.owner(p));
+    bool lost = previous.owner(p) != self() && old_owner && old_owner->status == ring::MemberStatus::removed;
+    std::size_t added = 0;
+    for (std::uint32_t start = 0; start < q; ++start) {
+      if (!serves(lists_after[start], p) || (!lost && serves(lists_before[start], p))) continue;
+      auto& sources = repairs_pending_[p][start];
+      for (auto source : lists_after[start])
+        if (source != p) sources.insert(source);
+      for (auto source : lists_before[start])
+        if (source != p) sources.insert(source);
+      ++added;
+    }
+    if (added > 0) {
       changed = true;
-      spdlog::info("partition {} now serves {} preference list{} it holds no data for: scheduling a repair", p,
-                   missing.size(), missing.size() == 1 ? "" : "s");
+      spdlog::info("partition {} {} {} preference list{} it holds no data for: scheduling a repair", p,
+                   lost ? "came from a removed node and serves" : "now serves", added, added == 1 ? "" : "s");
     }
   }
   if (changed) persist_repairs();
@@ -164,7 +169,12 @@ void Router::apply_ring(ring::Ring next, bool gossip_now) {
   ring::Ring previous = ring_;
   bool adopted = previous.members().size() == 1 && previous.member(self()) && next.members().size() > 1 &&
                  join_seed_.has_value();
-  if (!adopted) add_repairs(previous, next);
+  if (next.pending_transfers().empty()) {
+    if (!adopted) add_repairs(settled_ring_, next);
+    settled_ring_ = next;
+  } else if (adopted) {
+    settled_ring_ = next;
+  }
   ring_ = std::move(next);
   services_->cluster->publish_ring(ring_);
   persist("ring", ring_.encode());
@@ -395,8 +405,9 @@ void Router::handle_cluster_admin(const Origin& origin, std::uint64_t request_id
                                                        " argument" + (max == 1 ? "" : "s")));
     return false;
   };
-  for (const auto& a : args) {
-    if (a.empty() || a.size() > 1024)
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    bool may_be_empty = command == "stage-join" && i == 1;  // an unlabelled node's location
+    if ((args[i].empty() && !may_be_empty) || args[i].size() > 1024)
       return reply_error(origin, request_id, make_error(Errc::invalid_argument, "an argument is empty or too long"));
   }
   if (command == "join") {
@@ -427,10 +438,17 @@ void Router::handle_cluster_admin(const Origin& origin, std::uint64_t request_id
     return reply_error(origin, request_id,
                        make_error(Errc::unavailable, "no valid member is reachable to act as claimant"));
   if (boss != self()) {
-    if (origin.kind == Origin::Kind::forward)
+    // A joining node asks any member (its seed), which relays to the
+    // claimant once; anything else arrives forwarded at most once.
+    bool relay_join = origin.kind == Origin::Kind::forward && command == "stage-join" && args.size() == 2;
+    if (origin.kind == Origin::Kind::forward && !relay_join)
       return reply_error(origin, request_id,
                          make_error(Errc::unavailable, self() + " is not the claimant (" + boss +
                                                            " is, as this node sees the ring): retry"));
+    if (relay_join) {
+      std::string relayed = net::encode_cluster_admin(request_id, "stage-join", {args[0], args[1], "relayed"});
+      return forward_to_peer(peer_index_.at(boss), relayed, origin, request_id, kAdminForwardTimeoutMs);
+    }
     return forward_to_peer(peer_index_.at(boss), payload, origin, request_id, kAdminForwardTimeoutMs);
   }
   cluster_command(origin, request_id, command, args);
@@ -471,7 +489,7 @@ void Router::cluster_command(const Origin& origin, std::uint64_t request_id, con
   };
 
   if (command == "stage-join") {
-    if (!check_arity(2)) return;
+    if (args.size() != 2 && args.size() != 3) return fail(Errc::invalid_argument, "stage-join takes NODE LOCATION");
     auto name = NodeName::parse(args[0]);
     if (!name) return fail(Errc::invalid_argument, "node " + args[0] + ": " + name.error().message);
     if (const ring::Member* m = ring_.member(args[0]); m && m->status != ring::MemberStatus::removed)
@@ -647,44 +665,70 @@ void Router::cancel_stale_handoffs() {
   }
 }
 
+std::size_t Router::transfers_running() const {
+  // A handoff that copied everything only drains forwarded writes: it no
+  // longer counts against transfer_limit.
+  std::size_t n = repairs_.size();
+  for (const auto& [p, id] : handoffs_) {
+    auto it = coordinators_.find(id);
+    if (it != coordinators_.end() && !static_cast<const HandoffCoordinator*>(it->second.get())->copied()) ++n;
+  }
+  return n;
+}
+
 void Router::schedule_transfers() {
   if (exiting_) return;
   cancel_stale_handoffs();
   const std::string& me = self();
   const std::size_t limit = services_->config.transfer_limit;
-  std::int64_t now = monotonic_us();
-  for (const auto& t : ring_.pending_transfers()) {
-    if (handoffs_.size() + repairs_.size() >= limit) break;
-    if (t.from != me || handoffs_.contains(t.partition) || !vnodes_.contains(t.partition)) continue;
-    if (auto retry = retry_after_us_.find(t.partition); retry != retry_after_us_.end() && now < retry->second) continue;
-    if (!reachable(t.to)) continue;
-    if (t.state == ring::TransferState::awaiting) {
-      auto marked = ring_.mark_handing_off(t.partition, me);
+  const std::int64_t now = monotonic_us();
+  auto waiting = [&](std::uint32_t p) {
+    auto retry = retry_after_us_.find(p);
+    return retry != retry_after_us_.end() && now < retry->second;
+  };
+  // Outbound handoffs first: until they are done the cluster runs with
+  // mixed ownership.
+  for (std::size_t started = 0; started < limit && transfers_running() < limit; ++started) {
+    std::optional<ring::Transfer> next;
+    for (const auto& t : ring_.pending_transfers()) {
+      if (t.from != me || handoffs_.contains(t.partition) || !vnodes_.contains(t.partition)) continue;
+      if (waiting(t.partition) || !reachable(t.to)) continue;
+      next = t;
+      break;
+    }
+    if (!next) break;
+    if (next->state == ring::TransferState::awaiting) {
+      auto marked = ring_.mark_handing_off(next->partition, me);
       if (marked) apply_ring(std::move(marked).value(), true);
     }
     std::uint64_t id = next_id_++;
-    auto coordinator = std::make_unique<HandoffCoordinator>(*this, id, t.partition, t.to);
+    auto coordinator = std::make_unique<HandoffCoordinator>(*this, id, next->partition, next->to);
     Coordinator* raw = coordinator.get();
     coordinators_[id] = std::move(coordinator);
-    handoffs_[t.partition] = id;
-    transfer_stats_[t.partition] = TransferStats{0, 0, 0, now, false};
+    handoffs_[next->partition] = id;
+    transfer_stats_[next->partition] = TransferStats{0, 0, 0, now, false};
     raw->start();
     after_coordinator_event(id);
-    return;  // apply_ring may have changed the list being walked
   }
-  for (const auto& [p, lists] : repairs_pending_) {
-    if (handoffs_.size() + repairs_.size() >= limit) break;
-    if (repairs_.contains(p) || !vnodes_.contains(p)) continue;
-    if (auto retry = retry_after_us_.find(p); retry != retry_after_us_.end() && now < retry->second) continue;
-    const std::uint32_t n_val = bucket_types_->n_val_max();
-    std::vector<RepairCoordinator::Source> sources;
-    for (auto list : lists) {
-      ring::Preflist preflist = preference_list(ring_, ring::partition_start(list, ring_.partition_count()), n_val);
-      for (const auto& entry : preflist.entries) {
-        if (entry.node == me && entry.partition == p) continue;
-        sources.push_back(RepairCoordinator::Source{entry, list});
-      }
+  // Repairs of partitions this node no longer owns are moot.
+  bool dropped = false;
+  for (auto it = repairs_pending_.begin(); it != repairs_pending_.end();) {
+    if (ring_.owner(it->first) != me && !repairs_.contains(it->first)) {
+      it = repairs_pending_.erase(it);
+      dropped = true;
+    } else {
+      ++it;
     }
+  }
+  if (dropped) persist_repairs();
+  for (const auto& [p, lists] : repairs_pending_) {
+    if (transfers_running() >= limit) break;
+    if (repairs_.contains(p) || !vnodes_.contains(p) || waiting(p)) continue;
+    std::vector<RepairCoordinator::Source> sources;
+    for (const auto& [list, partitions] : lists)
+      for (auto source : partitions)
+        sources.push_back(RepairCoordinator::Source{
+            ring::PreflistEntry{source, ring_.owner(source), ring::Role::primary, {}}, list});
     std::uint64_t id = next_id_++;
     auto coordinator = std::make_unique<RepairCoordinator>(*this, id, p, std::move(sources));
     Coordinator* raw = coordinator.get();
@@ -693,7 +737,6 @@ void Router::schedule_transfers() {
     transfer_stats_[p] = TransferStats{0, 0, 0, now, true};
     raw->start();
     after_coordinator_event(id);
-    return;
   }
 }
 

@@ -168,7 +168,14 @@ void Vnode::receive(ActorContext& ctx, Mail& mail) {
     case MessageType::handoff_batch: return handle_handoff_batch(ctx, mail, env.value());
     case MessageType::vnode_handoff_mode: {
       auto mode = decode_vnode_handoff_mode(env.value().body);
-      if (mode) forward_writes_ = mode.value().forward;
+      if (!mode) return;
+      if (mode.value().forward && !forward_writes_) {
+        // Writes staged or still committing may be missed by the transfer's
+        // fold (it reads committed data): pass them on now.
+        for (const auto& [key, entry] : dirty_)
+          if (entry.bytes) forwards_.push_back(*entry.bytes);
+      }
+      forward_writes_ = mode.value().forward;
       return;
     }
     default:

@@ -652,7 +652,8 @@ namespace {
 
 template <typename T>
 Result<T> admin(Client::Impl& impl, MessageType type, std::optional<std::string> node,
-                std::function<Result<T>(std::span<const msgpack::object>)> decode, std::uint32_t timeout_ms = 5000) {
+                std::function<Result<T>(std::span<const msgpack::object>)> decode, std::uint32_t timeout_ms = 5000,
+                std::function<std::string(std::uint64_t)> encode = {}) {
   std::optional<std::size_t> fixed;
   if (node) {
     for (std::size_t i = 0; i < impl.nodes.size(); ++i)
@@ -661,7 +662,7 @@ Result<T> admin(Client::Impl& impl, MessageType type, std::optional<std::string>
   }
   return wait<T>([&](Callback<T> cb) {
     std::uint64_t id = impl.next_id.fetch_add(1);
-    auto r = make_request(impl, type, id, net::encode_simple_request(type, id),
+    auto r = make_request(impl, type, id, encode ? encode(id) : net::encode_simple_request(type, id),
                           single<T>(type, std::move(decode), std::move(cb), false));
     r->fixed_node = fixed;
     if (fixed) r->timeout_ms = std::min<std::uint32_t>(r->timeout_ms, timeout_ms);
@@ -690,6 +691,20 @@ Result<net::PingReply> Client::ping(std::optional<std::string> node) {
 
 Result<net::PingReply> Client::ping_with_timeout(const std::string& node, std::uint32_t timeout_ms) {
   return admin<net::PingReply>(*impl_, MessageType::ping, node, net::decode_ping_reply, timeout_ms);
+}
+
+Result<net::ClusterAdminReply> Client::cluster_admin(std::optional<std::string> node, const std::string& command,
+                                                    const std::vector<std::string>& arguments) {
+  return admin<net::ClusterAdminReply>(
+      *impl_, MessageType::cluster_admin, std::move(node), net::decode_cluster_admin_reply, 15'000,
+      [&](std::uint64_t id) { return net::encode_cluster_admin(id, command, arguments); });
+}
+
+Result<net::BucketTypeAdminReply> Client::bucket_type_admin(std::optional<std::string> node, const std::string& command,
+                                                            const std::string& name, const std::string& properties) {
+  return admin<net::BucketTypeAdminReply>(
+      *impl_, MessageType::bucket_type_admin, std::move(node), net::decode_bucket_type_admin_reply, 15'000,
+      [&](std::uint64_t id) { return net::encode_bucket_type_admin(id, command, name, properties); });
 }
 
 Result<void> Client::set_failpoint(const std::string& node, const std::string& name, const std::string& spec) {

@@ -95,6 +95,14 @@ class Client {
   // Arms (or with spec "off" disarms) a failpoint on one node; the node must
   // run with --enable-failpoints.
   Result<void> set_failpoint(const std::string& node, const std::string& name, const std::string& spec);
+  // Cluster changes (join SEED, leave [NODE], force-remove NODE, replace OLD
+  // NEW, plan, commit, clear, transfers); staged changes go to the claimant.
+  Result<net::ClusterAdminReply> cluster_admin(std::optional<std::string> node, const std::string& command,
+                                               const std::vector<std::string>& arguments = {});
+  // Bucket types at run time: create / update NAME with "key=value,..."
+  // properties, show NAME, list.
+  Result<net::BucketTypeAdminReply> bucket_type_admin(std::optional<std::string> node, const std::string& command,
+                                                      const std::string& name = {}, const std::string& properties = {});
 
   // ---- asynchronous: the callback runs on the client's I/O thread ----
   void get_async(const Key& key, const RequestOptions& options, Callback<ObjectView> done);

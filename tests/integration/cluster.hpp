@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -136,6 +137,38 @@ class Cluster {
     }
   }
 
+  // A node that is not in the founding list: it starts alone (a cluster of
+  // itself) until it joins. Returns its index; start it with start(i).
+  std::size_t add_node(std::vector<std::string> extra = {}) {
+    Node n;
+    std::size_t i = nodes_.size() + 1;
+    n.peer_port = free_port();
+    n.client_port = free_port();
+    n.name = "n" + std::to_string(i) + "@" + n.host + ":" + std::to_string(n.peer_port);
+    n.data_dir = dir_ + "/n" + std::to_string(i);
+    n.log = dir_ + "/n" + std::to_string(i) + ".log";
+    n.cluster_list = n.name;
+    n.extra = std::move(extra);
+    nodes_.push_back(n);
+    return nodes_.size() - 1;
+  }
+
+  // Waits for a node to exit by itself (after leaving the cluster); its exit code, or -1 on timeout.
+  int wait_exit(std::size_t i, int timeout_s = 60) {
+    Node& n = nodes_.at(i);
+    if (n.pid <= 0) return -1;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+    int status = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (::waitpid(n.pid, &status, WNOHANG) == n.pid) {
+        n.pid = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return -1;
+  }
+
   ~Cluster() {
     for (auto& n : nodes_) kill9(n);
     if (std::getenv("SHOAL_KEEP_TEST_DIRS") == nullptr) {
@@ -157,9 +190,15 @@ class Cluster {
     std::vector<std::string> a = {bin_dir() + "/shoald", "--name", n.name, "--client-listen", n.client_address(),
                                   "--data", n.data_dir, "--cluster", n.cluster_list.empty() ? members() : n.cluster_list,
                                   "--cluster-secret", n.secret,
-                                  "--cluster-name", n.cluster_name,
-                                  "--heartbeat-interval-ms", "100", "--peer-down-after-ms", "1000",
-                                  "--enable-failpoints"};
+                                  "--cluster-name", n.cluster_name, "--enable-failpoints"};
+    // Fast failure detection unless the test sets its own.
+    for (const auto& [flag, value] : {std::pair<std::string, std::string>{"--heartbeat-interval-ms", "100"},
+                                      {"--peer-down-after-ms", "1000"}}) {
+      if (std::find(extra_.begin(), extra_.end(), flag) == extra_.end()) {
+        a.push_back(flag);
+        a.push_back(value);
+      }
+    }
     for (const auto& e : extra_) a.push_back(e);
     for (const auto& e : n.extra) a.push_back(e);
     return a;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -70,9 +71,21 @@ const std::vector<Command> kCommands = {
     {"ring", "ring", "Partition owners and members."},
     {"members", "members", "Membership and reachability as seen from each node."},
     {"ping", "ping", "Check that the node answers."},
-    {"admin", "admin replica-get TYPE/BUCKET/KEY | admin failpoint NAME SPEC",
+    {"admin",
+     "admin replica-get TYPE/BUCKET/KEY | admin failpoint NAME SPEC | admin cluster join NODE | admin cluster leave "
+     "[NODE] | admin cluster force-remove NODE | admin cluster replace OLD NEW | admin cluster plan | admin cluster "
+     "commit | admin cluster clear | admin transfers | admin bucket-type create|update NAME --props JSON | admin "
+     "bucket-type show NAME | admin bucket-type list",
      "replica-get: each replica's own copy, read directly from the vnodes of the preference list (no read "
-     "repair). failpoint: arm a failpoint on the node (-h) if it runs with --enable-failpoints; SPEC 'off' disarms."},
+     "repair). failpoint: arm a failpoint on the node (-h) if it runs with --enable-failpoints; SPEC 'off' disarms.\n"
+     "cluster: stage membership changes, then review them with plan and apply them with commit (clear drops them). "
+     "join runs against the new node and names any member (NODE is name@host:peer-port); leave hands the node's "
+     "partitions off and stops it; force-remove gives a lost node's partitions to others, which rebuild them from "
+     "the surviving replicas; replace OLD NEW moves exactly OLD's partitions to NEW (which ran join first).\n"
+     "transfers: every pending and running partition transfer with its progress, rate and ETA.\n"
+     "bucket-type: create or update a type with properties as JSON, e.g. --props '{\"datatype\":\"set\",\"n_val\":3}' "
+     "(n_val, r, w, pr, pw, dw, allow_mult, last_write_wins, notfound_ok, basic_quorum, datatype, ttl_ms); "
+     "an update cannot change the datatype or n_val of a type that holds data."},
     {"help", "help [COMMAND]", "This list, or one command's usage."},
     {"quit", "quit", "Leave the interactive shell."},
 };
@@ -90,6 +103,7 @@ struct Settings {
   std::string content_type = "text/plain";
   std::optional<std::string> context;  // base64, as printed by get
   std::optional<std::string> file;
+  std::optional<std::string> props;  // bucket-type create/update: a JSON object
 };
 
 [[noreturn]] void die_usage(const std::string& message) {
@@ -187,6 +201,9 @@ Result<std::vector<std::string>> take_options(const std::vector<std::string>& ar
     } else if (a == "--file") {
       SHOAL_TRY(v, value());
       s.file = v;
+    } else if (a == "--props") {
+      SHOAL_TRY(v, value());
+      s.props = v;
     } else if (a.size() > 2 && a.rfind("--", 0) == 0) {
       return shoal::make_error(Errc::invalid_argument, "unknown option " + a);
     } else {
@@ -485,6 +502,231 @@ int print_help(const std::string& which) {
   return kOk;
 }
 
+// ---- admin: cluster changes, transfers, bucket types ------------------------------------
+
+// A flat JSON object {"key": value, ...} (strings, numbers, booleans) as
+// "key=value,..." bucket properties.
+Result<std::string> json_props(std::string_view text) {
+  std::size_t i = 0;
+  auto bad = [&](const std::string& what) {
+    return shoal::make_error(Errc::invalid_argument,
+                             "--props: " + what + " at offset " + std::to_string(i) +
+                                 " (expected a JSON object such as '{\"n_val\": 3, \"datatype\": \"set\"}')");
+  };
+  auto space = [&] {
+    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+  };
+  auto string_at = [&](std::string& out) -> bool {
+    if (i >= text.size() || text[i] != '"') return false;
+    ++i;
+    while (i < text.size() && text[i] != '"') {
+      if (text[i] == '\\') {
+        if (++i >= text.size()) return false;
+        char c = text[i];
+        if (c != '"' && c != '\\' && c != '/') return false;  // property values need no other escapes
+      }
+      out += text[i++];
+    }
+    if (i >= text.size()) return false;
+    ++i;
+    return true;
+  };
+  std::string out;
+  space();
+  if (i >= text.size() || text[i] != '{') return bad("no opening {");
+  ++i;
+  space();
+  bool first = true;
+  while (i < text.size() && text[i] != '}') {
+    if (!first) {
+      if (text[i] != ',') return bad("expected , or }");
+      ++i;
+      space();
+    }
+    first = false;
+    std::string key, value;
+    if (!string_at(key) || key.empty()) return bad("expected a quoted property name");
+    space();
+    if (i >= text.size() || text[i] != ':') return bad("expected :");
+    ++i;
+    space();
+    if (i < text.size() && text[i] == '"') {
+      if (!string_at(value)) return bad("unterminated string");
+    } else {
+      while (i < text.size() && (std::isalnum(static_cast<unsigned char>(text[i])) || text[i] == '-' || text[i] == '.'))
+        value += text[i++];
+      if (value.empty()) return bad("expected a value (string, number, true or false)");
+    }
+    if (key.find_first_of(",=") != std::string::npos || value.find_first_of(",=") != std::string::npos)
+      return bad("names and values cannot contain ',' or '='");
+    out += (out.empty() ? "" : ",") + key + "=" + value;
+    space();
+  }
+  if (i >= text.size()) return bad("no closing }");
+  ++i;
+  space();
+  if (i != text.size()) return bad("text after the closing }");
+  return out;
+}
+
+std::string human_bytes(std::uint64_t bytes) {
+  char buffer[32];
+  if (bytes >= (1ull << 30)) {
+    std::snprintf(buffer, sizeof buffer, "%.1f GiB", static_cast<double>(bytes) / (1ull << 30));
+  } else if (bytes >= (1ull << 20)) {
+    std::snprintf(buffer, sizeof buffer, "%.1f MiB", static_cast<double>(bytes) / (1ull << 20));
+  } else if (bytes >= 1024) {
+    std::snprintf(buffer, sizeof buffer, "%.1f KiB", static_cast<double>(bytes) / 1024);
+  } else {
+    std::snprintf(buffer, sizeof buffer, "%llu B", static_cast<unsigned long long>(bytes));
+  }
+  return buffer;
+}
+
+void transfers_json(JsonWriter& j, const std::vector<net::TransferView>& transfers) {
+  j.begin_array();
+  for (const auto& t : transfers) {
+    j.begin_object().key("partition").number(std::int64_t{t.partition}).key("from").string(t.from).key("to").string(t.to);
+    j.key("state").string(t.state).key("keys_sent").number(static_cast<std::int64_t>(t.keys_sent));
+    j.key("bytes_sent").number(static_cast<std::int64_t>(t.bytes_sent));
+    j.key("keys_estimate").number(static_cast<std::int64_t>(t.keys_estimate));
+    j.key("bytes_per_s").number(static_cast<std::int64_t>(t.bytes_per_s)).key("eta_s").number(t.eta_s).end_object();
+  }
+  j.end_array();
+}
+
+void print_transfer_line(const net::TransferView& t) {
+  std::string bar;
+  if (t.keys_estimate > 0) {
+    double done = std::min(1.0, static_cast<double>(t.keys_sent) / static_cast<double>(t.keys_estimate));
+    int filled = static_cast<int>(done * 20);
+    bar = "[" + std::string(static_cast<std::size_t>(filled), '#') + std::string(static_cast<std::size_t>(20 - filled), '.') +
+          "] " + std::to_string(static_cast<int>(done * 100)) + "%";
+  } else {
+    bar = "[" + std::string(20, '.') + "]   ";
+  }
+  std::printf("  %4u  %s -> %s  %-10s %s", t.partition, t.from.c_str(), t.to.c_str(), t.state.c_str(), bar.c_str());
+  if (t.keys_sent > 0 || t.state == "running" || t.state == "repairing") {
+    std::printf("  %llu", static_cast<unsigned long long>(t.keys_sent));
+    if (t.keys_estimate > 0) std::printf("/%llu", static_cast<unsigned long long>(t.keys_estimate));
+    std::printf(" keys  %s  %s/s", human_bytes(t.bytes_sent).c_str(), human_bytes(t.bytes_per_s).c_str());
+    if (t.eta_s >= 0) std::printf("  ETA %llds", static_cast<long long>(t.eta_s));
+  }
+  std::printf("\n");
+}
+
+int admin_cluster(Client& client, const std::vector<std::string>& w, const Settings& s) {
+  static const char* usage =
+      "usage: admin cluster join NODE | leave [NODE] | force-remove NODE | replace OLD NEW | plan | commit | clear";
+  if (w.size() < 3) return fail(usage);
+  const std::string& command = w[2];
+  std::vector<std::string> args(w.begin() + 3, w.end());
+  std::size_t want_min = 0, want_max = 0;
+  if (command == "join" || command == "force-remove") {
+    want_min = want_max = 1;
+  } else if (command == "leave") {
+    want_max = 1;
+  } else if (command == "replace") {
+    want_min = want_max = 2;
+  } else if (command != "plan" && command != "commit" && command != "clear") {
+    return fail(usage);
+  }
+  if (args.size() < want_min || args.size() > want_max) return fail(usage);
+  auto r = client.cluster_admin(s.hosts.front(), command, args);
+  if (!r) return fail(r.error());
+  const auto& reply = r.value();
+  if (s.json) {
+    JsonWriter j;
+    j.begin_object().key("message").string(reply.message).key("staged").begin_array();
+    for (const auto& c : reply.staged) j.string(c);
+    j.end_array().key("transfers");
+    transfers_json(j, reply.transfers);
+    j.key("ownership").begin_array();
+    for (const auto& o : reply.ownership)
+      j.begin_object().key("node").string(o.node).key("partitions_now").number(std::int64_t{o.partitions_now})
+          .key("partitions_after").number(std::int64_t{o.partitions_after}).end_object();
+    j.end_array().end_object();
+    std::cout << j.str() << "\n";
+    return kOk;
+  }
+  if (command == "plan" || command == "commit") {
+    if (command == "plan" && !reply.staged.empty()) {
+      std::cout << "Staged changes:\n";
+      for (const auto& c : reply.staged) std::cout << "  " << c << "\n";
+    }
+    std::cout << (command == "plan" ? "Transfers this plan makes" : "Transfers started") << " (" << reply.transfers.size()
+              << "):\n";
+    for (const auto& t : reply.transfers)
+      std::printf("  %4u  %s -> %s%s\n", t.partition, t.from.c_str(), t.to.c_str(),
+                  t.state == "repair" ? "  (rebuilt from the surviving replicas)" : "");
+    std::cout << "Ownership (partitions now -> after):\n";
+    for (const auto& o : reply.ownership)
+      std::printf("  %-32s %4u -> %4u\n", o.node.c_str(), o.partitions_now, o.partitions_after);
+  }
+  std::cout << reply.message << "\n";
+  return kOk;
+}
+
+int admin_transfers(Client& client, const std::vector<std::string>& w, const Settings& s) {
+  if (w.size() != 2) return fail("usage: admin transfers");
+  auto r = client.cluster_admin(s.hosts.front(), "transfers");
+  if (!r) return fail(r.error());
+  if (s.json) {
+    JsonWriter j;
+    transfers_json(j, r.value().transfers);
+    std::cout << j.str() << "\n";
+    if (!r.value().message.empty()) std::fprintf(stderr, "note: %s\n", r.value().message.c_str());
+    return kOk;
+  }
+  if (r.value().transfers.empty()) std::cout << "no transfers pending or running\n";
+  for (const auto& t : r.value().transfers) print_transfer_line(t);
+  if (!r.value().message.empty()) std::cout << "note: " << r.value().message << "\n";
+  return kOk;
+}
+
+int admin_bucket_type(Client& client, const std::vector<std::string>& w, const Settings& s) {
+  static const char* usage = "usage: admin bucket-type create|update NAME --props JSON | show NAME | list";
+  if (w.size() < 3) return fail(usage);
+  const std::string& command = w[2];
+  std::string name, props;
+  if (command == "create" || command == "update") {
+    if (w.size() != 4) return fail(usage);
+    if (!s.props) return fail("bucket-type " + command + " needs --props '{...}'");
+    auto parsed = json_props(*s.props);
+    if (!parsed) return fail(parsed.error());
+    name = w[3];
+    props = parsed.value();
+  } else if (command == "show") {
+    if (w.size() != 4) return fail(usage);
+    name = w[3];
+  } else if (command != "list" || w.size() != 3) {
+    return fail(usage);
+  }
+  auto r = client.bucket_type_admin(s.hosts.front(), command, name, props);
+  if (!r) return fail(r.error());
+  if (s.json) {
+    JsonWriter j;
+    j.begin_object();
+    if (!r.value().message.empty()) j.key("message").string(r.value().message);
+    j.key("bucket_types").begin_object();
+    for (const auto& [type, text] : r.value().types) {
+      j.key(type).begin_object();
+      std::stringstream items(text);
+      for (std::string item; std::getline(items, item, ',');) {
+        auto eq = item.find('=');
+        if (eq != std::string::npos) j.key(item.substr(0, eq)).string(item.substr(eq + 1));
+      }
+      j.end_object();
+    }
+    j.end_object().end_object();
+    std::cout << j.str() << "\n";
+    return kOk;
+  }
+  if (!r.value().message.empty()) std::cout << r.value().message << "\n";
+  for (const auto& [type, text] : r.value().types) std::cout << "  " << type << "  " << text << "\n";
+  return kOk;
+}
+
 int run(Client& client, std::vector<std::string> args, Settings s) {
   auto taken = take_options(args, s, false);
   if (!taken) return fail(taken.error());
@@ -724,6 +966,9 @@ int run(Client& client, std::vector<std::string> args, Settings s) {
     }
     return kOk;
   }
+  if (cmd == "admin" && w.size() >= 2 && w[1] == "cluster") return admin_cluster(client, w, s);
+  if (cmd == "admin" && w.size() >= 2 && w[1] == "transfers") return admin_transfers(client, w, s);
+  if (cmd == "admin" && w.size() >= 2 && w[1] == "bucket-type") return admin_bucket_type(client, w, s);
   if (cmd == "admin" && w.size() == 4 && w[1] == "failpoint") {
     auto r = client.set_failpoint(s.hosts.front(), w[2], w[3]);
     if (!r) return fail(r.error());
@@ -731,7 +976,9 @@ int run(Client& client, std::vector<std::string> args, Settings s) {
     return kOk;
   }
   if (cmd == "admin") {
-    if (w.size() < 3 || w[1] != "replica-get") return fail("usage: admin replica-get TYPE/BUCKET/KEY | admin failpoint NAME SPEC");
+    if (w.size() < 3 || w[1] != "replica-get")
+      return fail("usage: admin replica-get TYPE/BUCKET/KEY | failpoint NAME SPEC | cluster ... | transfers | "
+                  "bucket-type ... (see help admin)");
     auto key = key_at(2);
     if (!key) return fail(key.error());
     auto r = client.replica_get(key.value());
@@ -877,5 +1124,5 @@ int main(int argc, char** argv) {
     command.push_back(args[i]);
   }
   if (words.value().empty()) return interactive(*client.value(), settings);
-  return run(*client.value(), command, Settings{settings.hosts, false, {}, "text/plain", {}, {}});
+  return run(*client.value(), command, Settings{settings.hosts, false, {}, "text/plain", {}, {}, {}});
 }
