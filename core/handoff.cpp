@@ -69,17 +69,19 @@ void HandoffCoordinator::next_step() {
     spdlog::info("handoff of partition {} to {}: {} keys, {} bytes copied; moving ownership", partition_, target_,
                  keys_sent_, bytes_sent_);
     membership_.transfer_copied(partition_);
-    host_.set_timer(id_, membership_.transfer_grace_ms(), attempt_tag(kStepTimer, ++attempt_));
+  }
+  // Draining: writes that reach this node late are still passed on until
+  // the grace period ends. A batch sent meanwhile makes older timers stale,
+  // so the timer is set again at every step.
+  if (std::int64_t left_us = drain_until_us_ - steady_us(); left_us > 0) {
+    host_.set_timer(id_, static_cast<std::uint32_t>(left_us / 1000) + 1, attempt_tag(kStepTimer, ++attempt_));
     return;
   }
-  if (steady_us() >= drain_until_us_) {
-    phase_ = Phase::finished;
-    VnodeHandoffMode mode{partition_, false};
-    (void)host_.send_to_vnode(ring::PreflistEntry{partition_, host_.self(), ring::Role::primary, {}},
-                              encode(id_, mode));
-    membership_.transfer_finished(partition_, false, ok());
-    finish();
-  }
+  phase_ = Phase::finished;
+  VnodeHandoffMode mode{partition_, false};
+  (void)host_.send_to_vnode(ring::PreflistEntry{partition_, host_.self(), ring::Role::primary, {}}, encode(id_, mode));
+  membership_.transfer_finished(partition_, false, ok());
+  finish();
 }
 
 void HandoffCoordinator::ask_page() {
@@ -88,7 +90,7 @@ void HandoffCoordinator::ask_page() {
   fold.partition = partition_;
   fold.start_after = cursor_;
   fold.limit_keys = kTransferBatchKeys;
-  fold.limit_bytes = kTransferBatchBytes;
+  fold.limit_bytes = transfer_batch_bytes(membership_.transfer_bytes_per_s());
   ++attempt_;
   if (auto sent = host_.send_to_vnode(ring::PreflistEntry{partition_, host_.self(), ring::Role::primary, {}},
                                       encode(id_, fold));
@@ -102,26 +104,21 @@ void HandoffCoordinator::ask_page() {
 
 void HandoffCoordinator::send_batch() {
   // Throttle: at most transfer_bytes_per_s on average since the start.
-  const std::uint64_t limit = membership_.transfer_bytes_per_s();
-  if (limit > 0) {
-    double elapsed_s = static_cast<double>(steady_us() - window_start_us_) / 1e6;
-    double allowed = static_cast<double>(limit) * elapsed_s + static_cast<double>(kTransferBatchBytes);
-    if (static_cast<double>(window_bytes_) > allowed) {
-      auto wait_ms =
-          static_cast<std::uint32_t>((static_cast<double>(window_bytes_) - allowed) * 1000.0 / static_cast<double>(limit)) + 1;
-      host_.set_timer(id_, std::min<std::uint32_t>(wait_ms, 1000), attempt_tag(kStepTimer, ++attempt_));
-      return;
-    }
+  if (auto wait = transfer_wait_ms(membership_.transfer_bytes_per_s(), window_start_us_, steady_us(), window_bytes_);
+      wait > 0) {
+    host_.set_timer(id_, wait, attempt_tag(kStepTimer, ++attempt_));
+    return;
   }
   if (in_flight_.empty()) {
     std::size_t bytes = 0;
-    while (!forwarded_.empty() && in_flight_.size() < kTransferBatchKeys && bytes < kTransferBatchBytes) {
+    const std::size_t cap = transfer_batch_bytes(membership_.transfer_bytes_per_s());
+    while (!forwarded_.empty() && in_flight_.size() < kTransferBatchKeys && bytes < cap) {
       bytes += forwarded_.front().size();
       in_flight_.push_back(std::move(forwarded_.front()));
       forwarded_.pop_front();
     }
     std::size_t taken = 0;
-    while (taken < page_.size() && in_flight_.size() < kTransferBatchKeys && bytes < kTransferBatchBytes) {
+    while (taken < page_.size() && in_flight_.size() < kTransferBatchKeys && bytes < cap) {
       bytes += page_[taken].size();
       in_flight_.push_back(std::move(page_[taken]));
       ++taken;
@@ -213,6 +210,21 @@ void HandoffCoordinator::fail(const Error& error) {
   finish();
 }
 
+std::uint32_t transfer_batch_bytes(std::uint64_t bytes_per_s) {
+  if (bytes_per_s == 0) return kTransferBatchBytes;
+  return static_cast<std::uint32_t>(std::clamp<std::uint64_t>(bytes_per_s / 8, 4096, kTransferBatchBytes));
+}
+
+std::uint32_t transfer_wait_ms(std::uint64_t bytes_per_s, std::int64_t start_us, std::int64_t now_us,
+                               std::uint64_t sent) {
+  if (bytes_per_s == 0) return 0;
+  double elapsed_s = static_cast<double>(now_us - start_us) / 1e6;
+  double allowed = static_cast<double>(bytes_per_s) * elapsed_s + static_cast<double>(transfer_batch_bytes(bytes_per_s));
+  if (static_cast<double>(sent) <= allowed) return 0;
+  auto wait = (static_cast<double>(sent) - allowed) * 1000.0 / static_cast<double>(bytes_per_s);
+  return static_cast<std::uint32_t>(std::min(wait, 1000.0)) + 1;
+}
+
 // ---- repair -------------------------------------------------------------------------------
 
 RepairCoordinator::RepairCoordinator(MembershipHost& host, std::uint64_t id, std::uint32_t partition,
@@ -221,6 +233,7 @@ RepairCoordinator::RepairCoordinator(MembershipHost& host, std::uint64_t id, std
 
 void RepairCoordinator::start() {
   spdlog::info("repair of partition {} from {} source replicas started", partition_, sources_.size());
+  start_us_ = steady_us();
   ask_page();
 }
 
@@ -243,6 +256,10 @@ void RepairCoordinator::ask_page() {
     finish();
     return;
   }
+  if (auto wait = transfer_wait_ms(membership_.transfer_bytes_per_s(), start_us_, steady_us(), bytes_); wait > 0) {
+    host_.set_timer(id_, wait, attempt_tag(kStepTimer, ++attempt_));
+    return;
+  }
   const Source& source = sources_[source_];
   asked_from_ = cursor_;
   VnodeFoldObjects fold;
@@ -251,7 +268,7 @@ void RepairCoordinator::ask_page() {
   fold.ring_size = host_.ring().partition_count();
   fold.start_after = cursor_;
   fold.limit_keys = kTransferBatchKeys;
-  fold.limit_bytes = kTransferBatchBytes;
+  fold.limit_bytes = transfer_batch_bytes(membership_.transfer_bytes_per_s());
   ++attempt_;
   if (!host_.send_to_vnode(source.replica, encode(id_, fold))) {
     ++failed_sources_;
@@ -314,6 +331,8 @@ void RepairCoordinator::on_reply(const net::Envelope& envelope) {
     if (!host_.send_to_vnode(ring::PreflistEntry{partition_, host_.self(), ring::Role::primary, {}},
                              encode(id_, batch))) {
       storing_ = false;
+      cursor_ = asked_from_;  // read the page again after the pause
+      source_done_ = false;
       host_.set_timer(id_, kTransferRetryMs, attempt_tag(kStepTimer, attempt_));
       return;
     }
@@ -336,6 +355,7 @@ void RepairCoordinator::on_reply(const net::Envelope& envelope) {
 
 void RepairCoordinator::on_timer(std::uint32_t tag) {
   if (done_ || !current_attempt(tag, tag & 3, attempt_)) return;
+  if ((tag & 3) == kStepTimer && !storing_) return ask_page();  // a pause (throttle or retry) is over
   // A source or the local vnode did not answer: ask for the same page again.
   storing_ = false;
   cursor_ = asked_from_;

@@ -57,6 +57,14 @@ inline constexpr std::uint32_t kTransferReplyTimeoutMs = 10'000;
 inline constexpr std::uint32_t kTransferRetryMs = 1'000;
 inline constexpr std::size_t kForwardQueueMax = 100'000;
 
+// Bytes per batch of a transfer throttled to `bytes_per_s` (0: unthrottled):
+// about an eighth of a second's worth, so the rate stays even.
+std::uint32_t transfer_batch_bytes(std::uint64_t bytes_per_s);
+// How long to wait before sending more, when `sent` bytes went out since
+// `start_us` (steady clock) and the limit is `bytes_per_s`; 0: send now.
+std::uint32_t transfer_wait_ms(std::uint64_t bytes_per_s, std::int64_t start_us, std::int64_t now_us,
+                               std::uint64_t sent);
+
 class HandoffCoordinator final : public Coordinator {
  public:
   HandoffCoordinator(MembershipHost& host, std::uint64_t id, std::uint32_t partition, std::string target);
@@ -75,6 +83,7 @@ class HandoffCoordinator final : public Coordinator {
   void next_step();
   void ask_page();
   void send_batch();
+
   void fail(const Error& error);
 
   MembershipHost& membership_;
@@ -125,6 +134,7 @@ class RepairCoordinator final : public Coordinator {
   std::uint64_t attempt_ = 0;
   std::uint64_t keys_ = 0;
   std::uint64_t bytes_ = 0;
+  std::int64_t start_us_ = 0;  // throttle window
   std::size_t failed_sources_ = 0;
 };
 

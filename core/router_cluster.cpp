@@ -603,7 +603,7 @@ void Router::reconcile_vnodes() {
     retiring_.erase(p);
     if (vnodes_.contains(p)) continue;
     if (auto it = retired_at_us_.find(p); it != retired_at_us_.end() && now - it->second < kReopenAfterRetireUs)
-      continue;  // its old copy is still being dropped; the next tick opens it
+      continue;  // its old copy is still being dropped: retire_tick opens it later
     auto ref = services_->spawn_vnode(p);
     if (!ref) {
       spdlog::error("cannot open vnode {}: {}", p, ref.error().to_string());
@@ -618,6 +618,17 @@ void Router::reconcile_vnodes() {
 
 void Router::retire_tick() {
   std::int64_t now = monotonic_us();
+  // A partition that came back while its old copy was being dropped opens now.
+  bool reopen = false;
+  for (auto it = retired_at_us_.begin(); it != retired_at_us_.end();) {
+    if (now - it->second < kReopenAfterRetireUs) {
+      ++it;
+      continue;
+    }
+    it = retired_at_us_.erase(it);
+    reopen = true;
+  }
+  if (reopen) reconcile_vnodes();
   for (auto it = retiring_.begin(); it != retiring_.end();) {
     if (now < it->second) {
       ++it;

@@ -220,9 +220,11 @@ TEST_CASE("a handoff whose sender is killed with -9 completes after the sender r
   std::size_t n4 = start_and_join(cluster, 0);
   commit(cluster, 0);
   std::string sender;
-  REQUIRE(eventually(
+  std::string last;
+  bool running = eventually(
       [&] {
         auto r = cluster.shell(0, {"admin", "transfers", "--json"});
+        last = r.out + r.err;
         auto at = r.out.find("\"state\": \"running\"");
         if (at == std::string::npos) return false;
         auto from = r.out.rfind("\"from\": \"", at);
@@ -232,7 +234,9 @@ TEST_CASE("a handoff whose sender is killed with -9 completes after the sender r
         sender = r.out.substr(from, r.out.find('"', from) - from);
         return true;
       },
-      30'000));
+      30'000);
+  INFO("admin transfers --json printed: " << last);
+  REQUIRE(running);
   std::size_t victim = 0;
   for (std::size_t i = 0; i < cluster.size(); ++i)
     if (cluster.node(i).name == sender) victim = i;
