@@ -21,6 +21,10 @@ std::int64_t steady_us() {
       .count();
 }
 
+// The handoff's reads have their own timer kind and attempt counter: a page
+// is read while the previous batch is on its way, so both run at once.
+constexpr std::uint32_t kFoldTimer = 2;
+
 std::uint32_t attempt_tag(std::uint32_t base, std::uint64_t attempt) {
   return base + static_cast<std::uint32_t>((attempt & 0x3fffff) << 2);
 }
@@ -55,12 +59,12 @@ void HandoffCoordinator::forward(std::string object) {
 }
 
 void HandoffCoordinator::next_step() {
-  if (phase_ == Phase::finished || !in_flight_.empty()) return;
+  if (phase_ == Phase::finished) return;
+  // Read ahead: the next page is folded while the current batch travels.
+  if (!fold_done_ && !fold_outstanding_ && page_.empty()) ask_page();
+  if (!in_flight_.empty()) return;
   if (!forwarded_.empty() || !page_.empty()) return send_batch();
-  if (!fold_done_) {
-    if (!fold_outstanding_) ask_page();
-    return;
-  }
+  if (!fold_done_) return;  // the page on its way continues the transfer
   if (!copied_) {
     // Everything read and every write passed on is stored on the target.
     copied_ = true;
@@ -91,15 +95,15 @@ void HandoffCoordinator::ask_page() {
   fold.start_after = cursor_;
   fold.limit_keys = kTransferBatchKeys;
   fold.limit_bytes = transfer_batch_bytes(membership_.transfer_bytes_per_s());
-  ++attempt_;
+  ++fold_attempt_;
   if (auto sent = host_.send_to_vnode(ring::PreflistEntry{partition_, host_.self(), ring::Role::primary, {}},
                                       encode(id_, fold));
       !sent) {
     fold_outstanding_ = false;
-    host_.set_timer(id_, kTransferRetryMs, attempt_tag(kStepTimer, attempt_));
+    host_.set_timer(id_, kTransferRetryMs, attempt_tag(kFoldTimer, fold_attempt_));
     return;
   }
-  host_.set_timer(id_, kTransferReplyTimeoutMs, attempt_tag(kTimeoutTimer, attempt_));
+  host_.set_timer(id_, kTransferReplyTimeoutMs, attempt_tag(kFoldTimer, fold_attempt_));
 }
 
 void HandoffCoordinator::send_batch() {
@@ -147,11 +151,12 @@ void HandoffCoordinator::on_reply(const net::Envelope& envelope) {
     auto reply = decode_vnode_fold_objects_reply(envelope.body);
     if (!reply || !fold_outstanding_) return;
     fold_outstanding_ = false;
-    ++attempt_;  // the fold's timer is stale now
+    ++fold_attempt_;  // the fold's timer is stale now
     if (reply.value().status != ReplyStatus::ok) {
       spdlog::warn("handoff of partition {}: reading the vnode failed: {} (retrying)", partition_,
                    reply.value().error.message);
-      host_.set_timer(id_, kTransferRetryMs, attempt_tag(kStepTimer, attempt_));
+      fold_outstanding_ = true;  // no read-ahead until the retry
+      host_.set_timer(id_, kTransferRetryMs, attempt_tag(kFoldTimer, fold_attempt_));
       return;
     }
     for (auto& o : reply.value().objects) page_.push_back(std::move(o));
@@ -182,11 +187,16 @@ void HandoffCoordinator::on_reply(const net::Envelope& envelope) {
 
 void HandoffCoordinator::on_timer(std::uint32_t tag) {
   if (phase_ == Phase::finished) return;
+  if ((tag & 3) == kFoldTimer) {
+    // A read that got no answer, failed, or could not be sent: read again.
+    if (!current_attempt(tag, kFoldTimer, fold_attempt_)) return;
+    fold_outstanding_ = false;
+    return next_step();
+  }
   if (!current_attempt(tag, tag & 3, attempt_)) return;
   if ((tag & 3) == kTimeoutTimer) spdlog::warn("handoff of partition {} to {}: no answer in time (retrying)",
                                                 partition_, target_);
-  // Retry whatever was outstanding, or go on after a pause.
-  fold_outstanding_ = false;
+  // Resend the batch that got no answer, or go on after a pause.
   if (!in_flight_.empty()) return send_batch();
   next_step();
 }

@@ -51,8 +51,8 @@ class MembershipHost : public CoordinatorHost {
   virtual net::ClusterAdminReply local_transfers() const = 0;
 };
 
-inline constexpr std::uint32_t kTransferBatchKeys = 512;
-inline constexpr std::uint32_t kTransferBatchBytes = 1u << 20;
+inline constexpr std::uint32_t kTransferBatchKeys = 2048;
+inline constexpr std::uint32_t kTransferBatchBytes = 2u << 20;
 inline constexpr std::uint32_t kTransferReplyTimeoutMs = 10'000;
 inline constexpr std::uint32_t kTransferRetryMs = 1'000;
 inline constexpr std::size_t kForwardQueueMax = 100'000;
@@ -96,7 +96,8 @@ class HandoffCoordinator final : public Coordinator {
   std::vector<std::string> page_;         // objects read, not yet sent
   std::deque<std::string> forwarded_;     // writes passed on by the vnode
   std::vector<std::string> in_flight_;    // the batch awaiting its acknowledgement
-  std::uint64_t attempt_ = 0;
+  std::uint64_t attempt_ = 0;       // the batch's and the pauses' timers
+  std::uint64_t fold_attempt_ = 0;  // the read's timers
   std::uint64_t keys_sent_ = 0;
   std::uint64_t bytes_sent_ = 0;
   std::uint64_t keys_estimate_ = 0;
