@@ -267,33 +267,34 @@ TEST_CASE("a handoff whose sender is killed with -9 completes after the sender r
   CHECK(short_replicated == 0);
 }
 
-TEST_CASE("force-remove of a dead node rebuilds its partitions on n_val live replicas",
+TEST_CASE("force-remove of the dead claimant rebuilds its partitions on n_val live replicas; the next node claims",
           "[integration][membership]") {
   Cluster cluster(4, {"--ring-size", "16", "--gossip-interval-ms", "200"}, "force-remove");
   cluster.start_all();
-  auto c = cluster.client({0, 1, 2});
+  auto c = cluster.client({1, 2, 3});
   constexpr int kKeys = 300;
   for (int i = 0; i < kKeys; ++i) REQUIRE(c->put(Key{"default", "fr", "k" + std::to_string(i)}, "v" + std::to_string(i)));
-  const std::string dead = cluster.node(3).name;
-  cluster.kill9(3);
+  // n1, the lowest-named member, is the claimant; it dies, and n2 takes over.
+  const std::string dead = cluster.node(0).name;
+  cluster.kill9(0);
   // It is noticed (and kept as a member: reachability is not membership).
   REQUIRE(eventually(
       [&] {
-        auto r = cluster.shell(0, {"members", "--json"});
+        auto r = cluster.shell(1, {"members", "--json"});
         return r.out.find("\"node\": \"" + dead + "\", \"status\": \"valid\", \"reachable\": false") !=
                std::string::npos;
       },
       10'000));
   // A dead member blocks plans until it is removed.
-  shell_ok(cluster, 1, {"admin", "cluster", "force-remove", dead});
+  shell_ok(cluster, 3, {"admin", "cluster", "force-remove", dead});
   auto plan = cluster.shell(2, {"admin", "cluster", "plan"});
   INFO(plan.out << plan.err);
   REQUIRE(plan.exit_code == 0);
   CHECK(plan.out.find("rebuilt from the surviving replicas") != std::string::npos);
-  commit(cluster, 0);
-  REQUIRE(transfers_done(cluster, 0, 60'000));
+  commit(cluster, 1);
+  REQUIRE(transfers_done(cluster, 1, 60'000));
 
-  auto counts = partitions_per_node(cluster, 0);
+  auto counts = partitions_per_node(cluster, 2);
   CHECK(counts.count(dead) == 0);
   for (int i = 0; i < kKeys; ++i) {
     Key key{"default", "fr", "k" + std::to_string(i)};
