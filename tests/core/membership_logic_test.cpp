@@ -7,6 +7,9 @@
 #include "core/cluster_state.hpp"
 #include "core/failure_detector.hpp"
 #include "core/handoff.hpp"
+#include "core/peer_messages.hpp"
+#include "net/protocol.hpp"
+#include "ring/ring.hpp"
 
 using namespace shoal;
 using namespace shoal::core;
@@ -189,4 +192,101 @@ TEST_CASE("cluster metadata merges commutatively, associatively and idempotently
     flipped[0] = static_cast<char>(flipped[0] ^ 0x40);
     CHECK_FALSE(ClusterMetadata::decode(flipped));
   }
+}
+
+TEST_CASE("membership messages survive truncation, corruption and hostile sizes", "[membership][decode]") {
+  std::vector<ring::ClaimNode> nodes{{"n1@127.0.0.1:1", ""}, {"n2@127.0.0.1:2", ""}, {"n3@127.0.0.1:3", ""}};
+  auto ring = ring::Ring::new_cluster("shoal", 16, nodes);
+  REQUIRE(ring);
+  auto metadata = ClusterMetadata::seed(BucketTypes::builtin(3, net::Quorum::majority(), net::Quorum::majority()));
+
+  std::vector<std::string> samples;
+  samples.push_back(encode(1, Gossip{ring.value().encode(), metadata.encode()}));
+  VnodeFoldObjects fold;
+  fold.partition = 3;
+  fold.start_after = "o/some/storage/key";
+  samples.push_back(encode(2, fold));
+  VnodeFoldObjectsReply page;
+  page.partition = 3;
+  page.objects = {std::string(100, 'a'), std::string(50, 'b')};
+  page.resume_after = "o/x";
+  samples.push_back(encode(3, page));
+  samples.push_back(encode(4, HandoffBatch{5, {std::string(200, 'c'), "d"}}));
+  samples.push_back(encode(5, HandoffBatchReply{5, ReplyStatus::error, Error{Errc::disk_full, "full"}}));
+  samples.push_back(encode(6, VnodeHandoffMode{7, true}));
+  samples.push_back(encode_handoff_forward(7, std::string(64, 'e')));
+  samples.push_back(encode_transfer_view(8, "n1@127.0.0.1:1", "\x94\x01\x4e\x08\x90"));
+  samples.push_back(net::encode_cluster_admin(9, "replace", {"n1@127.0.0.1:1", "n4@127.0.0.1:4"}));
+  net::ClusterAdminReply admin;
+  admin.message = "ok";
+  admin.staged = {"join n4@127.0.0.1:4"};
+  admin.transfers.push_back(net::TransferView{1, "a", "b", "running", 10, 1000, 100, 5000, 3});
+  admin.ownership.push_back(net::OwnershipView{"a", 5, 4});
+  samples.push_back(net::encode_cluster_admin_reply(10, admin));
+  samples.push_back(net::encode_bucket_type_admin(11, "create", "carts", "{\"n_val\": 3}"));
+
+  auto decode_all = [&](const net::Envelope& env) {
+    // Every decoder on every body: none may crash or accept nonsense silently.
+    int accepted = 0;
+    accepted += static_cast<bool>(decode_gossip(env.body));
+    accepted += static_cast<bool>(decode_vnode_fold_objects(env.body));
+    accepted += static_cast<bool>(decode_vnode_fold_objects_reply(env.body));
+    accepted += static_cast<bool>(decode_handoff_batch(env.body));
+    accepted += static_cast<bool>(decode_handoff_batch_reply(env.body));
+    accepted += static_cast<bool>(decode_vnode_handoff_mode(env.body));
+    accepted += static_cast<bool>(decode_handoff_forward(env.body));
+    accepted += static_cast<bool>(decode_transfer_view(env.body));
+    accepted += static_cast<bool>(net::decode_cluster_admin(env.body));
+    accepted += static_cast<bool>(net::decode_cluster_admin_reply(env.body));
+    accepted += static_cast<bool>(net::decode_bucket_type_admin(env.body));
+    if (auto g = decode_gossip(env.body)) {
+      (void)ring::Ring::decode(g.value().ring);
+      (void)ClusterMetadata::decode(g.value().metadata);
+    }
+    return accepted;
+  };
+
+  // Each sample decodes as itself.
+  for (const auto& bytes : samples) {
+    auto env = net::decode_envelope(bytes, codec::kDefaultLimits);
+    REQUIRE(env);
+    CHECK(decode_all(env.value()) >= 1);
+  }
+  auto gossip = decode_gossip(net::decode_envelope(samples[0], codec::kDefaultLimits).value().body);
+  REQUIRE(gossip);
+  auto back = ring::Ring::decode(gossip.value().ring);
+  REQUIRE(back);
+  CHECK(back.value().digest() == ring.value().digest());
+
+  std::mt19937_64 rng(11);
+  std::size_t refused = 0;
+  for (const auto& message : samples) {
+    for (int round = 0; round < 2000; ++round) {
+      std::string bytes = message;
+      switch (round % 4) {
+        case 0: bytes.resize(rng() % bytes.size()); break;
+        case 1:
+          for (int k = 0; k < 1 + static_cast<int>(rng() % 4); ++k) bytes[rng() % bytes.size()] = static_cast<char>(rng());
+          break;
+        case 2: bytes.insert(rng() % bytes.size(), 1, static_cast<char>(0xdd)); break;
+        default: bytes += bytes.substr(0, rng() % bytes.size()); break;
+      }
+      auto env = net::decode_envelope(bytes, codec::kDefaultLimits);
+      if (!env) {
+        ++refused;
+        continue;
+      }
+      (void)decode_all(env.value());
+    }
+  }
+  CHECK(refused > 1000);
+
+  // A ring or metadata blob inside well-formed gossip that is itself garbage is refused.
+  auto bad = encode(1, Gossip{"not a ring", "not metadata"});
+  auto env = net::decode_envelope(bad, codec::kDefaultLimits);
+  REQUIRE(env);
+  auto g = decode_gossip(env.value().body);
+  REQUIRE(g);
+  CHECK_FALSE(ring::Ring::decode(g.value().ring));
+  CHECK_FALSE(ClusterMetadata::decode(g.value().metadata));
 }
