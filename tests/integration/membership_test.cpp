@@ -204,7 +204,7 @@ TEST_CASE("a live cluster grows from 3 to 5 nodes and shrinks back to 3 under wr
   CHECK(missing == 0);
 }
 
-TEST_CASE("a handoff whose sender is killed with -9 completes after the sender restarts",
+TEST_CASE("handoffs whose sender, then receiver, is killed with -9 complete after the restarts",
           "[integration][membership]") {
   // Throttled transfers, so one is surely running when the sender dies.
   Cluster cluster(3, {"--ring-size", "16", "--transfer-bytes-per-s", "300000", "--gossip-interval-ms", "200"},
@@ -219,31 +219,55 @@ TEST_CASE("a handoff whose sender is killed with -9 completes after the sender r
 
   std::size_t n4 = start_and_join(cluster, 0);
   commit(cluster, 0);
-  std::string sender;
+  // A running transfer that has sent something: its sender and receiver.
   std::string last;
-  bool running = eventually(
-      [&] {
-        auto r = cluster.shell(0, {"admin", "transfers", "--json"});
-        last = r.out + r.err;
-        auto at = r.out.find("\"state\": \"running\"");
-        if (at == std::string::npos) return false;
-        auto from = r.out.rfind("\"from\": \"", at);
-        auto sent = r.out.find("\"keys_sent\": ", at);
-        if (from == std::string::npos || sent == std::string::npos || r.out.compare(sent + 13, 1, "0") == 0) return false;
-        from += 9;
-        sender = r.out.substr(from, r.out.find('"', from) - from);
-        return true;
-      },
-      30'000);
+  auto running_transfer = [&](std::string& from_node, std::string& to_node) {
+    return eventually(
+        [&] {
+          auto r = cluster.shell(n4, {"admin", "transfers", "--json"});
+          last = r.out + r.err;
+          for (auto at = r.out.find("\"state\": \"running\""); at != std::string::npos;
+               at = r.out.find("\"state\": \"running\"", at + 1)) {
+            auto from = r.out.rfind("\"from\": \"", at);
+            auto to = r.out.rfind("\"to\": \"", at);
+            auto sent = r.out.find("\"keys_sent\": ", at);
+            if (from == std::string::npos || to == std::string::npos || sent == std::string::npos ||
+                r.out.compare(sent + 13, 1, "0") == 0)
+              continue;
+            from += 9;
+            to += 7;
+            from_node = r.out.substr(from, r.out.find('"', from) - from);
+            to_node = r.out.substr(to, r.out.find('"', to) - to);
+            return true;
+          }
+          return false;
+        },
+        30'000);
+  };
+  auto index_of = [&](const std::string& name) {
+    for (std::size_t i = 0; i < cluster.size(); ++i)
+      if (cluster.node(i).name == name) return i;
+    FAIL("no node " << name);
+    return std::size_t{0};
+  };
+  std::string sender, receiver;
+  bool running = running_transfer(sender, receiver);
   INFO("admin transfers --json printed: " << last);
   REQUIRE(running);
-  std::size_t victim = 0;
-  for (std::size_t i = 0; i < cluster.size(); ++i)
-    if (cluster.node(i).name == sender) victim = i;
-  REQUIRE(cluster.node(victim).name == sender);
+  std::size_t victim = index_of(sender);
   cluster.kill9(victim);
   std::this_thread::sleep_for(std::chrono::seconds(1));
   cluster.restart(victim);
+
+  // Then the receiving side of a running transfer dies too.
+  std::string sender2, receiver2;
+  running = running_transfer(sender2, receiver2);
+  INFO("admin transfers --json printed: " << last);
+  REQUIRE(running);
+  std::size_t receiving = index_of(receiver2);
+  cluster.kill9(receiving);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  cluster.restart(receiving);
   REQUIRE(transfers_done(cluster, 0, 180'000));
 
   auto counts = partitions_per_node(cluster, n4);
