@@ -21,8 +21,8 @@ Result<std::uint16_t> parse_port(std::string_view text, std::string_view what) {
   unsigned value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc{} || end != text.data() + text.size() || value == 0 || value > 65535)
-    return make_error(Errc::invalid_argument, std::string(what) + ": port '" + std::string(text) +
-                                                  "' must be a number from 1 to 65535");
+    return make_error(Errc::invalid_argument,
+                      std::string(what) + ": port '" + std::string(text) + "' must be a number from 1 to 65535");
   return static_cast<std::uint16_t>(value);
 }
 
@@ -30,8 +30,8 @@ Result<void> check_host(std::string_view host, std::string_view what) {
   if (host.empty()) return make_error(Errc::invalid_argument, std::string(what) + ": the host is empty");
   for (char c : host)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_'))
-      return make_error(Errc::invalid_argument,
-                        std::string(what) + ": host '" + std::string(host) + "' must be an IPv4 address or a host name");
+      return make_error(Errc::invalid_argument, std::string(what) + ": host '" + std::string(host) +
+                                                    "' must be an IPv4 address or a host name");
   return ok();
 }
 
@@ -42,7 +42,8 @@ Result<NodeName> NodeName::parse(std::string_view text) {
   if (auto slash = text.find('/'); slash != std::string_view::npos) {
     location = std::string(text.substr(slash + 1));
     text = text.substr(0, slash);
-    if (location.empty()) return make_error(Errc::invalid_argument, "node '" + std::string(text) + "': empty location after '/'");
+    if (location.empty())
+      return make_error(Errc::invalid_argument, "node '" + std::string(text) + "': empty location after '/'");
   }
   auto at = text.find('@');
   auto colon = text.rfind(':');
@@ -172,7 +173,8 @@ Result<ParsedArgs> parse_node_args(int argc, const char* const* argv) {
   ParsedArgs parsed;
   if (vm.count("help")) {
     std::ostringstream out;
-    out << "usage: shoald --name NAME@HOST:PORT --data DIR [--client-listen HOST:PORT] [--cluster ...] [--config FILE]\n\n"
+    out << "usage: shoald --name NAME@HOST:PORT --data DIR [--client-listen HOST:PORT] [--cluster ...] [--config "
+           "FILE]\n\n"
         << desc;
     parsed.output = out.str();
     return parsed;
@@ -252,7 +254,8 @@ Result<ParsedArgs> parse_node_args(int argc, const char* const* argv) {
   }
   c.map_bytes_max = vm["map-bytes-max"].as<std::size_t>();
   c.write_map = vm["write-map"].as<bool>();
-  if (c.map_bytes_max < (64u << 20)) return make_error(Errc::invalid_argument, "--map-bytes-max must be at least 64 MiB");
+  if (c.map_bytes_max < (64u << 20))
+    return make_error(Errc::invalid_argument, "--map-bytes-max must be at least 64 MiB");
   c.log_level = vm["log-level"].as<std::string>();
   if (c.log_level != "trace" && c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
       c.log_level != "error")

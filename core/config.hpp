@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "base/result.hpp"
 #include "base/codec.hpp"
+#include "base/result.hpp"
 #include "core/bucket_types.hpp"
 #include "crdt/object.hpp"
 #include "storage/lmdb_engine.hpp"
@@ -91,7 +91,7 @@ struct NodeConfig {
   std::uint32_t vnode_set_restarts_max = 2;  // escalations tolerated before the node exits
   std::uint32_t shutdown_drain_ms = 5'000;
   std::uint32_t gossip_interval_ms = 1'000;
-  std::uint32_t transfer_limit = 2;  // concurrent outbound transfers per node
+  std::uint32_t transfer_limit = 2;        // concurrent outbound transfers per node
   std::uint64_t transfer_bytes_per_s = 0;  // 0: unthrottled
   Limits limits;
 

@@ -50,8 +50,8 @@ void Coordinator::answer_error(const Error& error) { answer(net::encode_error(re
 
 // ---- get ---------------------------------------------------------------------------
 
-GetCoordinator::GetCoordinator(CoordinatorHost& host, std::uint64_t id, std::uint64_t request_id,
-                               KeyRequestPlan plan, ReadQuorumSpec spec)
+GetCoordinator::GetCoordinator(CoordinatorHost& host, std::uint64_t id, std::uint64_t request_id, KeyRequestPlan plan,
+                               ReadQuorumSpec spec)
     : Coordinator(host, id, request_id), plan_(std::move(plan)), quorum_(spec) {
   replicas_.resize(plan_.preflist.entries.size());
 }
@@ -63,8 +63,7 @@ void GetCoordinator::start() {
   for (std::size_t i = 0; i < plan_.preflist.entries.size(); ++i) {
     const auto& entry = plan_.preflist.entries[i];
     request.partition = entry.partition;
-    if (auto sent = host_.send_to_vnode(entry, encode(id_, request)); !sent)
-      record(i, ReplicaState::State::failed, {});
+    if (auto sent = host_.send_to_vnode(entry, encode(id_, request)); !sent) record(i, ReplicaState::State::failed, {});
   }
   decide();
 }
@@ -75,9 +74,15 @@ void GetCoordinator::record(std::size_t index, ReplicaState::State state, std::s
   replicas_[index].object = std::move(object);
   bool primary = plan_.preflist.entries[index].role == ring::Role::primary;
   switch (state) {
-    case ReplicaState::State::found: quorum_.add(ReadQuorum::Reply::found, primary); break;
-    case ReplicaState::State::notfound: quorum_.add(ReadQuorum::Reply::notfound, primary); break;
-    default: quorum_.add(ReadQuorum::Reply::failed, primary); break;
+    case ReplicaState::State::found:
+      quorum_.add(ReadQuorum::Reply::found, primary);
+      break;
+    case ReplicaState::State::notfound:
+      quorum_.add(ReadQuorum::Reply::notfound, primary);
+      break;
+    default:
+      quorum_.add(ReadQuorum::Reply::failed, primary);
+      break;
   }
 }
 
@@ -88,9 +93,15 @@ void GetCoordinator::on_reply(const net::Envelope& envelope) {
   for (std::size_t i = 0; i < plan_.preflist.entries.size(); ++i) {
     if (plan_.preflist.entries[i].partition != reply.value().partition) continue;
     switch (reply.value().status) {
-      case ReplyStatus::ok: record(i, ReplicaState::State::found, std::move(reply.value().object)); break;
-      case ReplyStatus::notfound: record(i, ReplicaState::State::notfound, {}); break;
-      case ReplyStatus::error: record(i, ReplicaState::State::failed, {}); break;
+      case ReplyStatus::ok:
+        record(i, ReplicaState::State::found, std::move(reply.value().object));
+        break;
+      case ReplyStatus::notfound:
+        record(i, ReplicaState::State::notfound, {});
+        break;
+      case ReplyStatus::error:
+        record(i, ReplicaState::State::failed, {});
+        break;
     }
   }
   decide();
@@ -177,8 +188,8 @@ void GetCoordinator::on_timer(std::uint32_t tag) {
   if (tag != kTimeoutTimer) return;
   if (!answered_) {
     host_.stats().requests_timed_out.fetch_add(1, std::memory_order_relaxed);
-    answer_error(make_error(Errc::timeout, "timed out after " + std::to_string(plan_.timeout_ms) +
-                                               " ms: " + quorum_.failure()));
+    answer_error(
+        make_error(Errc::timeout, "timed out after " + std::to_string(plan_.timeout_ms) + " ms: " + quorum_.failure()));
   }
   // Repair with what came back; replicas that never answered are left to
   // the next read (or anti-entropy).
@@ -189,9 +200,9 @@ void GetCoordinator::on_timer(std::uint32_t tag) {
 
 // ---- put / delete / update ------------------------------------------------------------
 
-WriteCoordinator::WriteCoordinator(CoordinatorHost& host, std::uint64_t id, std::uint64_t request_id,
-                                   MessageType type, KeyRequestPlan plan, WriteQuorumSpec spec, std::string request,
-                                   std::uint64_t ttl_ms, bool return_body)
+WriteCoordinator::WriteCoordinator(CoordinatorHost& host, std::uint64_t id, std::uint64_t request_id, MessageType type,
+                                   KeyRequestPlan plan, WriteQuorumSpec spec, std::string request, std::uint64_t ttl_ms,
+                                   bool return_body)
     : Coordinator(host, id, request_id),
       type_(type),
       plan_(std::move(plan)),
@@ -409,8 +420,8 @@ void ListCoordinator::ask() {
     }
     ++candidate_;
   }
-  answer_error(make_error(Errc::unavailable, "listing incomplete: no replica of partition " +
-                                                 std::to_string(partition_) + " answered"));
+  answer_error(make_error(Errc::unavailable,
+                          "listing incomplete: no replica of partition " + std::to_string(partition_) + " answered"));
   finish();
 }
 

@@ -31,7 +31,8 @@ double PhiAccrualDetector::phi(std::int64_t now_us) const {
   const double elapsed = static_cast<double>(now_us - last_us_);
   double mean = mean_interval_us();
   double variance = 0;
-  if (intervals_.size() >= 2) variance = std::max(0.0, sum_squares_ / static_cast<double>(intervals_.size()) - mean * mean);
+  if (intervals_.size() >= 2)
+    variance = std::max(0.0, sum_squares_ / static_cast<double>(intervals_.size()) - mean * mean);
   double deviation = std::max(std::sqrt(variance), static_cast<double>(options_.min_std_deviation_us));
   mean += static_cast<double>(options_.acceptable_pause_us);
   // The logistic approximation of the normal CDF used by Akka: accurate to

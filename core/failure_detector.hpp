@@ -22,7 +22,7 @@ namespace shoal::core {
 
 struct PhiOptions {
   double threshold = 8.0;
-  std::size_t window = 200;                       // intervals remembered
+  std::size_t window = 200;  // intervals remembered
   std::int64_t min_std_deviation_us = 100'000;
   std::int64_t acceptable_pause_us = 500'000;
   std::int64_t first_interval_estimate_us = 500'000;  // before two heartbeats arrived

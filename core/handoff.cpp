@@ -134,8 +134,8 @@ void HandoffCoordinator::send_batch() {
   batch.objects = in_flight_;
   ++attempt_;
   phase_ = Phase::waiting;
-  if (auto sent = host_.send_to_vnode(ring::PreflistEntry{partition_, target_, ring::Role::primary, {}},
-                                      encode(id_, batch));
+  if (auto sent =
+          host_.send_to_vnode(ring::PreflistEntry{partition_, target_, ring::Role::primary, {}}, encode(id_, batch));
       !sent) {
     spdlog::debug("handoff of partition {}: {} (retrying)", partition_, sent.error().message);
     host_.set_timer(id_, kTransferRetryMs, attempt_tag(kStepTimer, attempt_));
@@ -194,8 +194,8 @@ void HandoffCoordinator::on_timer(std::uint32_t tag) {
     return next_step();
   }
   if (!current_attempt(tag, tag & 3, attempt_)) return;
-  if ((tag & 3) == kTimeoutTimer) spdlog::warn("handoff of partition {} to {}: no answer in time (retrying)",
-                                                partition_, target_);
+  if ((tag & 3) == kTimeoutTimer)
+    spdlog::warn("handoff of partition {} to {}: no answer in time (retrying)", partition_, target_);
   // Resend the batch that got no answer, or go on after a pause.
   if (!in_flight_.empty()) return send_batch();
   next_step();
@@ -207,7 +207,8 @@ void HandoffCoordinator::cancel() {
   phase_ = Phase::finished;
   VnodeHandoffMode mode{partition_, false};
   (void)host_.send_to_vnode(ring::PreflistEntry{partition_, host_.self(), ring::Role::primary, {}}, encode(id_, mode));
-  membership_.transfer_finished(partition_, false, make_error(Errc::precondition_failed, "cancelled: the ring no longer plans it"));
+  membership_.transfer_finished(partition_, false,
+                                make_error(Errc::precondition_failed, "cancelled: the ring no longer plans it"));
   finish();
 }
 
@@ -229,7 +230,8 @@ std::uint32_t transfer_wait_ms(std::uint64_t bytes_per_s, std::int64_t start_us,
                                std::uint64_t sent) {
   if (bytes_per_s == 0) return 0;
   double elapsed_s = static_cast<double>(now_us - start_us) / 1e6;
-  double allowed = static_cast<double>(bytes_per_s) * elapsed_s + static_cast<double>(transfer_batch_bytes(bytes_per_s));
+  double allowed =
+      static_cast<double>(bytes_per_s) * elapsed_s + static_cast<double>(transfer_batch_bytes(bytes_per_s));
   if (static_cast<double>(sent) <= allowed) return 0;
   auto wait = (static_cast<double>(sent) - allowed) * 1000.0 / static_cast<double>(bytes_per_s);
   return static_cast<std::uint32_t>(std::min(wait, 1000.0)) + 1;
@@ -438,13 +440,13 @@ void TransfersCoordinator::finish_answer() {
     it->second = std::move(t);
   }
   for (auto& [p, v] : by_partition) out.transfers.push_back(std::move(v));
-  std::sort(out.transfers.begin(), out.transfers.end(),
-            [](const net::TransferView& a, const net::TransferView& b) {
-              return std::tie(a.partition, a.state) < std::tie(b.partition, b.state);
-            });
+  std::sort(out.transfers.begin(), out.transfers.end(), [](const net::TransferView& a, const net::TransferView& b) {
+    return std::tie(a.partition, a.state) < std::tie(b.partition, b.state);
+  });
   for (const auto& node : silent_) out.message += (out.message.empty() ? "" : "; ") + node + " did not answer";
   std::size_t silent = pending_;
-  if (silent > 0) out.message += (out.message.empty() ? "" : "; ") + std::to_string(silent) + " node(s) did not answer in time";
+  if (silent > 0)
+    out.message += (out.message.empty() ? "" : "; ") + std::to_string(silent) + " node(s) did not answer in time";
   answer(net::encode_cluster_admin_reply(request_id_, out));
   finish();
 }

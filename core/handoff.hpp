@@ -93,11 +93,11 @@ class HandoffCoordinator final : public Coordinator {
   std::string cursor_;
   bool fold_done_ = false;
   bool fold_outstanding_ = false;
-  std::vector<std::string> page_;         // objects read, not yet sent
-  std::deque<std::string> forwarded_;     // writes passed on by the vnode
-  std::vector<std::string> in_flight_;    // the batch awaiting its acknowledgement
-  std::uint64_t attempt_ = 0;       // the batch's and the pauses' timers
-  std::uint64_t fold_attempt_ = 0;  // the read's timers
+  std::vector<std::string> page_;       // objects read, not yet sent
+  std::deque<std::string> forwarded_;   // writes passed on by the vnode
+  std::vector<std::string> in_flight_;  // the batch awaiting its acknowledgement
+  std::uint64_t attempt_ = 0;           // the batch's and the pauses' timers
+  std::uint64_t fold_attempt_ = 0;      // the read's timers
   std::uint64_t keys_sent_ = 0;
   std::uint64_t bytes_sent_ = 0;
   std::uint64_t keys_estimate_ = 0;

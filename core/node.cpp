@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -25,9 +25,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-Error io_error(const std::string& what) {
-  return make_error(Errc::io_error, what + ": " + std::strerror(errno));
-}
+Error io_error(const std::string& what) { return make_error(Errc::io_error, what + ": " + std::strerror(errno)); }
 
 }  // namespace
 
@@ -69,7 +67,8 @@ Result<std::string> read_file(const std::string& path, std::size_t bytes_max) {
   char buffer[65536];
   while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
     out.append(buffer, static_cast<std::size_t>(in.gcount()));
-    if (out.size() > bytes_max) return make_error(Errc::too_large, path + " is larger than " + std::to_string(bytes_max));
+    if (out.size() > bytes_max)
+      return make_error(Errc::too_large, path + " is larger than " + std::to_string(bytes_max));
   }
   return out;
 }
@@ -111,8 +110,8 @@ Result<void> Node::lock_data_dir() {
 
 Result<void> Node::check_meta() {
   std::string path = config_.data_dir + "/node.meta";
-  std::string expected = "shoal-node " + std::to_string(kNodeFormatVersion) + " " + config_.cluster_name + " " +
-                         config_.node.full + "\n";
+  std::string expected =
+      "shoal-node " + std::to_string(kNodeFormatVersion) + " " + config_.cluster_name + " " + config_.node.full + "\n";
   if (!fs::exists(path)) {
     // A directory that has data but no meta file is not ours to take over.
     if (fs::exists(config_.data_dir + "/lmdb") || fs::exists(config_.data_dir + "/ring"))
@@ -147,11 +146,10 @@ Result<ring::Ring> Node::load_or_found_ring() {
     if (!ring) return make_error(ring.error().code, "persisted ring " + path + ": " + ring.error().message);
     if (!config_.cluster.empty()) spdlog::info("using the persisted ring; --cluster is ignored once a ring exists");
     if (ring.value().partition_count() != config_.ring_size)
-      spdlog::warn("the persisted ring has {} partitions; --ring-size {} is ignored",
-                   ring.value().partition_count(), config_.ring_size);
+      spdlog::warn("the persisted ring has {} partitions; --ring-size {} is ignored", ring.value().partition_count(),
+                   config_.ring_size);
     const ring::Member* me = ring.value().member(config_.node.full);
-    if (!me)
-      return make_error(Errc::refused, "the persisted ring does not list this node (" + config_.node.full + ")");
+    if (!me) return make_error(Errc::refused, "the persisted ring does not list this node (" + config_.node.full + ")");
     if (me->status == ring::MemberStatus::exiting || me->status == ring::MemberStatus::removed)
       return make_error(Errc::refused, "this node left cluster '" + ring.value().cluster_name() + "' (it is " +
                                            std::string(ring::member_status_name(me->status)) +
@@ -209,7 +207,8 @@ Result<std::map<std::uint32_t, std::map<std::uint32_t, std::set<std::uint32_t>>>
 Result<ActorRef> Node::spawn_vnode(std::uint32_t partition) {
   auto services = vnode_services_;
   auto ref = runtime_->spawn([services, partition] { return Vnode::create(services, partition); });
-  if (!ref) return make_error(ref.error().code, "opening vnode " + std::to_string(partition) + ": " + ref.error().message);
+  if (!ref)
+    return make_error(ref.error().code, "opening vnode " + std::to_string(partition) + ": " + ref.error().message);
   std::lock_guard lock(vnodes_mutex_);
   vnode_refs_.push_back(ref.value());
   return ref;
@@ -239,7 +238,8 @@ void Node::escalate(ActorRef ref, const std::string& reason) {
   int count = ++escalations_;
   if (count > static_cast<int>(config_.vnode_set_restarts_max)) {
     std::lock_guard lock(failure_mutex_);
-    failure_ = "vnodes kept crashing after " + std::to_string(count - 1) + " restarts of the whole vnode set: " + reason;
+    failure_ =
+        "vnodes kept crashing after " + std::to_string(count - 1) + " restarts of the whole vnode set: " + reason;
     failed_ = true;
     return;
   }
@@ -284,7 +284,8 @@ Result<std::unique_ptr<Node>> Node::start(NodeConfig config) {
   runtime_options.restarts_max = c.restarts_max;
   runtime_options.restart_window_ms = c.restart_window_ms;
   node->runtime_ = std::make_unique<Runtime>(runtime_options);
-  node->runtime_->set_escalation([raw = node.get()](ActorRef ref, const std::string& reason) { raw->escalate(ref, reason); });
+  node->runtime_->set_escalation(
+      [raw = node.get()](ActorRef ref, const std::string& reason) { raw->escalate(ref, reason); });
 
   SHOAL_TRY(metadata, node->load_metadata());
   SHOAL_TRY(repairs, node->load_repairs());
@@ -369,7 +370,8 @@ Result<std::unique_ptr<Node>> Node::start(NodeConfig config) {
   }
   std::string crowded;
   for (const auto& [name, props] : bucket_types->all())
-    if (props.n_val > owners) crowded += (crowded.empty() ? "" : ", ") + name + " (n_val " + std::to_string(props.n_val) + ")";
+    if (props.n_val > owners)
+      crowded += (crowded.empty() ? "" : ", ") + name + " (n_val " + std::to_string(props.n_val) + ")";
   if (!crowded.empty())
     spdlog::warn("the cluster has {} node{}, fewer than the n_val of bucket types {}: their replicas share nodes",
                  owners, owners == 1 ? "" : "s", crowded);

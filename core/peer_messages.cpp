@@ -461,7 +461,8 @@ std::optional<std::string> vnode_error_reply(std::uint8_t request_type, std::uin
       r.done = true;
       return encode(id, r);
     }
-    case MessageType::vnode_reap: return encode(id, VnodeReapReply{partition, false});
+    case MessageType::vnode_reap:
+      return encode(id, VnodeReapReply{partition, false});
     case MessageType::vnode_fold_objects: {
       VnodeFoldObjectsReply r;
       r.partition = partition;
@@ -477,7 +478,8 @@ std::optional<std::string> vnode_error_reply(std::uint8_t request_type, std::uin
       r.error = error;
       return encode(id, r);
     }
-    default: return std::nullopt;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -668,9 +670,7 @@ Result<std::string> decode_forward(std::span<const msgpack::object> body, std::s
   return expect_blob(body[0], "forwarded message", bytes_max);
 }
 
-std::string encode_node_view_request(std::uint64_t id) {
-  return MessageWriter(MessageType::node_view, id, 0).finish();
-}
+std::string encode_node_view_request(std::uint64_t id) { return MessageWriter(MessageType::node_view, id, 0).finish(); }
 
 std::string encode_node_view(std::uint64_t id, std::string_view viewer, const std::vector<MemberView>& members) {
   MessageWriter w(MessageType::node_view_reply, id, 2);

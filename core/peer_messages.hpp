@@ -249,8 +249,8 @@ Result<std::pair<std::string, std::vector<MemberView>>> decode_node_view(std::sp
 // Bounds for decoding stored and replicated objects. Wider than what a client
 // may write (core/config.hpp Limits): replication merges concurrent writes
 // and must never refuse the result.
-inline constexpr crdt::ObjectLimits kStoredObjectLimits{64 * 1024, 255, 64u << 20, 64 * 1024, 1024, 1u << 20,
-                                                         1u << 16, 1u << 16};
+inline constexpr crdt::ObjectLimits kStoredObjectLimits{64 * 1024, 255,      64u << 20, 64 * 1024,
+                                                        1024,      1u << 20, 1u << 16,  1u << 16};
 
 // Object bytes from disk or a peer, with the node's decode bounds.
 Result<crdt::Object> decode_object(std::string_view bytes);

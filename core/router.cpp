@@ -28,13 +28,19 @@ codec::Limits decode_limits(std::size_t message_bytes_max, const Limits& limits)
 
 Op op_of(MessageType type) {
   switch (type) {
-    case MessageType::get: return Op::get;
-    case MessageType::put: return Op::put;
-    case MessageType::del: return Op::del;
-    case MessageType::update: return Op::update;
+    case MessageType::get:
+      return Op::get;
+    case MessageType::put:
+      return Op::put;
+    case MessageType::del:
+      return Op::del;
+    case MessageType::update:
+      return Op::update;
     case MessageType::list_keys:
-    case MessageType::list_buckets: return Op::list;
-    default: return Op::admin;
+    case MessageType::list_buckets:
+      return Op::list;
+    default:
+      return Op::admin;
   }
 }
 
@@ -46,8 +52,10 @@ bool is_vnode_request(MessageType type) {
     case MessageType::vnode_fold:
     case MessageType::vnode_reap:
     case MessageType::vnode_fold_objects:
-    case MessageType::handoff_batch: return true;
-    default: return false;
+    case MessageType::handoff_batch:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -61,8 +69,10 @@ bool is_coordinator_reply(MessageType type) {
     case MessageType::vnode_fold_objects_reply:
     case MessageType::handoff_batch_reply:
     case MessageType::transfer_view_reply:
-    case MessageType::node_view_reply: return true;
-    default: return false;
+    case MessageType::node_view_reply:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -126,8 +136,7 @@ Result<void> Router::bind(Runtime& runtime, ActorRef self) {
     client_socket_ = make_socket(zmq::socket_type::router, config.limits.client_message_bytes_max);
     client_socket_->bind(config.client_listen.endpoint());
   } catch (const zmq::error_t& e) {
-    return make_error(Errc::busy, "cannot listen for clients on " + config.client_listen.to_string() + ": " +
-                                      e.what());
+    return make_error(Errc::busy, "cannot listen for clients on " + config.client_listen.to_string() + ": " + e.what());
   }
   try {
     peer_socket_ = make_socket(zmq::socket_type::router, config.limits.peer_message_bytes_max);
@@ -189,7 +198,8 @@ std::vector<MemberView> Router::own_view() const {
   std::vector<MemberView> out;
   for (const auto& member : ring_.members())
     if (member.status != ring::MemberStatus::removed)
-      out.push_back(MemberView{member.node, std::string(ring::member_status_name(member.status)), reachable(member.node)});
+      out.push_back(
+          MemberView{member.node, std::string(ring::member_status_name(member.status)), reachable(member.node)});
   return out;
 }
 
@@ -210,7 +220,8 @@ void Router::send_to_client(const Origin& origin, std::string_view bytes) {
   try {
     if (!client_socket_->send(zmq::buffer(origin.routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait))
       return;
-    if (origin.delimiter) client_socket_->send(zmq::const_buffer{}, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    if (origin.delimiter)
+      client_socket_->send(zmq::const_buffer{}, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
     if (!client_socket_->send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait)) {
       services_->stats->requests_overloaded.fetch_add(1, std::memory_order_relaxed);
       spdlog::warn("a client's receive queue is full: a reply was dropped (the client will time out)");
@@ -389,11 +400,11 @@ void Router::on_timer(ActorContext& ctx, std::uint64_t token) {
     --in_flight_;
     services_->stats->requests_timed_out.fetch_add(1, std::memory_order_relaxed);
     // Writes and cluster changes are forwarded; one that timed out may have been applied.
-    reply_error(forwarded.origin, forwarded.client_request_id,
-                make_error(Errc::unknown_outcome,
-                           "forwarded to " + peers_[forwarded.peer].name.full + ", which did not answer in time: the " +
-                               (forwarded.origin.op == Op::admin ? "change" : "write") +
-                               " may or may not have been applied"));
+    reply_error(
+        forwarded.origin, forwarded.client_request_id,
+        make_error(Errc::unknown_outcome,
+                   "forwarded to " + peers_[forwarded.peer].name.full + ", which did not answer in time: the " +
+                       (forwarded.origin.op == Op::admin ? "change" : "write") + " may or may not have been applied"));
     return;
   }
   auto it = coordinators_.find(id);
@@ -415,8 +426,8 @@ void Router::receive(ActorContext&, Mail& mail) {
       send_raw_router(*peer_socket_, link.inbound_routing_id, mail.bytes);
     return;
   }
-  auto envelope = net::decode_envelope(mail.bytes, decode_limits(services_->config.limits.peer_message_bytes_max,
-                                                                 services_->config.limits));
+  auto envelope = net::decode_envelope(
+      mail.bytes, decode_limits(services_->config.limits.peer_message_bytes_max, services_->config.limits));
   if (!envelope) {
     spdlog::error("router: a local message does not decode: {}", envelope.error().to_string());
     return;
@@ -476,7 +487,8 @@ void Router::on_client_readable() {
       continue;
     }
     const zmq::message_t& payload = frames.back();
-    handle_client_message(std::move(origin), std::string_view(static_cast<const char*>(payload.data()), payload.size()));
+    handle_client_message(std::move(origin),
+                          std::string_view(static_cast<const char*>(payload.data()), payload.size()));
   }
 }
 
@@ -497,31 +509,33 @@ void Router::handle_client_message(Origin origin, std::string_view payload) {
   origin.op = op_of(type);
   if (!net::is_client_request(envelope.type))
     return reply_error(origin, request_id,
-                       make_error(Errc::invalid_argument, "message type " + std::to_string(envelope.type) +
-                                                              " is not a client request"));
+                       make_error(Errc::invalid_argument,
+                                  "message type " + std::to_string(envelope.type) + " is not a client request"));
   services_->stats->count_request(origin.op);
   if (shutting_down_) return reply_error(origin, request_id, make_error(Errc::shutting_down, "the node is stopping"));
   if (in_flight_.load() >= limits.requests_in_flight_max) {
     services_->stats->requests_overloaded.fetch_add(1, std::memory_order_relaxed);
-    return reply_error(origin, request_id,
-                       make_error(Errc::overloaded, "node " + self() + " has " +
-                                                        std::to_string(limits.requests_in_flight_max) +
-                                                        " requests in flight: retry later"));
+    return reply_error(
+        origin, request_id,
+        make_error(Errc::overloaded, "node " + self() + " has " + std::to_string(limits.requests_in_flight_max) +
+                                         " requests in flight: retry later"));
   }
   const std::uint32_t default_timeout = services_->config.request_timeout_ms;
   switch (type) {
     case MessageType::ping:
       return answer_origin(origin, net::encode_ping_reply(request_id, net::PingReply{self(), build_info()}));
-    case MessageType::status: return answer_origin(origin, encode_status_reply(request_id));
+    case MessageType::status:
+      return answer_origin(origin, encode_status_reply(request_id));
     case MessageType::ring:
-    case MessageType::bucket_types: return answer_origin(origin, net::encode_ring_view(request_id, ring_view(), type));
+    case MessageType::bucket_types:
+      return answer_origin(origin, net::encode_ring_view(request_id, ring_view(), type));
     case MessageType::failpoint: {
       auto request = net::decode_failpoint_request(envelope.body);
       if (!request) return reply_error(origin, request_id, request.error());
       if (!failpoint::enabled())
         return reply_error(origin, request_id,
-                           make_error(Errc::precondition_failed,
-                                      "failpoints are not enabled on " + self() + " (start it with --enable-failpoints)"));
+                           make_error(Errc::precondition_failed, "failpoints are not enabled on " + self() +
+                                                                     " (start it with --enable-failpoints)"));
       if (request.value().second == "off") {
         failpoint::clear(request.value().first);
       } else if (auto armed = failpoint::set(request.value().first, request.value().second); !armed) {
@@ -530,8 +544,10 @@ void Router::handle_client_message(Origin origin, std::string_view payload) {
       spdlog::warn("failpoint {} set to {}", request.value().first, request.value().second);
       return answer_origin(origin, net::MessageWriter(net::reply_type(type), request_id, 0).finish());
     }
-    case MessageType::cluster_admin: return handle_cluster_admin(origin, request_id, payload, envelope);
-    case MessageType::bucket_type_admin: return handle_bucket_type_admin(origin, request_id, envelope);
+    case MessageType::cluster_admin:
+      return handle_cluster_admin(origin, request_id, payload, envelope);
+    case MessageType::bucket_type_admin:
+      return handle_bucket_type_admin(origin, request_id, envelope);
     case MessageType::members: {
       std::uint64_t id = next_id_++;
       return start_coordinator(std::make_unique<MembersCoordinator>(*this, id, request_id, 2000), std::move(origin));
@@ -546,16 +562,18 @@ void Router::handle_client_message(Origin origin, std::string_view payload) {
                            make_error(Errc::not_found, "no bucket type '" + request.value().bucket_type + "'"));
       std::uint64_t id = next_id_++;
       std::uint32_t timeout = request.value().options.timeout_ms.value_or(default_timeout);
-      return start_coordinator(std::make_unique<ListCoordinator>(*this, id, request_id, std::move(request).value(),
-                                                                 props->n_val, timeout),
-                               std::move(origin));
+      return start_coordinator(
+          std::make_unique<ListCoordinator>(*this, id, request_id, std::move(request).value(), props->n_val, timeout),
+          std::move(origin));
     }
     case MessageType::get:
     case MessageType::put:
     case MessageType::del:
     case MessageType::update:
-    case MessageType::replica_get: break;
-    default: return reply_error(origin, request_id, make_error(Errc::invalid_argument, "unsupported request"));
+    case MessageType::replica_get:
+      break;
+    default:
+      return reply_error(origin, request_id, make_error(Errc::invalid_argument, "unsupported request"));
   }
 
   auto request = net::decode_key_request(type, envelope.body, request_limits(limits));
@@ -572,8 +590,8 @@ void Router::handle_client_message(Origin origin, std::string_view payload) {
                                                               "s: change it with a CRDT update, not put"));
   if (type == MessageType::update && !props->is_crdt())
     return reply_error(origin, request_id,
-                       make_error(Errc::invalid_argument, "bucket type '" + key_request.key.bucket_type +
-                                                              "' holds plain objects: use put"));
+                       make_error(Errc::invalid_argument,
+                                  "bucket type '" + key_request.key.bucket_type + "' holds plain objects: use put"));
   if (type == MessageType::update && crdt::op_type_tag(*key_request.op) != *crdt::crdt_type_tag(props->datatype))
     return reply_error(origin, request_id,
                        make_error(Errc::invalid_argument, "bucket type '" + key_request.key.bucket_type + "' holds " +
@@ -597,9 +615,10 @@ void Router::handle_client_message(Origin origin, std::string_view payload) {
     return start_coordinator(std::make_unique<ReplicaGetCoordinator>(*this, id, request_id, std::move(plan)),
                              std::move(origin));
   if (type == MessageType::get) {
-    auto spec = make_read_spec(n, o.r.value_or(net::Quorum{}).resolve(n, props->r.resolve(n, 2)),
-                               o.pr.value_or(net::Quorum{}).resolve(n, props->pr.resolve(n, 0)),
-                               o.notfound_ok.value_or(props->notfound_ok), o.basic_quorum.value_or(props->basic_quorum));
+    auto spec =
+        make_read_spec(n, o.r.value_or(net::Quorum{}).resolve(n, props->r.resolve(n, 2)),
+                       o.pr.value_or(net::Quorum{}).resolve(n, props->pr.resolve(n, 0)),
+                       o.notfound_ok.value_or(props->notfound_ok), o.basic_quorum.value_or(props->basic_quorum));
     if (!spec) return reply_error(origin, request_id, spec.error());
     return start_coordinator(std::make_unique<GetCoordinator>(*this, id, request_id, std::move(plan), spec.value()),
                              std::move(origin));
@@ -650,7 +669,8 @@ void Router::on_peer_readable() {
       return;
     }
     services_->stats->peer_messages_in.fetch_add(1, std::memory_order_relaxed);
-    handle_peer_message(routing.to_string(), std::string_view(static_cast<const char*>(payload.data()), payload.size()));
+    handle_peer_message(routing.to_string(),
+                        std::string_view(static_cast<const char*>(payload.data()), payload.size()));
   }
 }
 
@@ -734,9 +754,8 @@ void Router::handle_peer_message(const std::string& routing_id, std::string_view
   }
   if (type == MessageType::auth && it != inbound_.end()) {
     auto auth = decode_auth(envelope.body);
-    std::string expected =
-        mac(config.cluster_secret, {"shoal-auth", it->second.nonce, it->second.hello_nonce, it->second.node,
-                                    config.node.full});
+    std::string expected = mac(config.cluster_secret, {"shoal-auth", it->second.nonce, it->second.hello_nonce,
+                                                       it->second.node, config.node.full});
     if (!auth || !mac_equal(auth.value().proof, expected)) {
       services_->stats->handshakes_refused.fetch_add(1, std::memory_order_relaxed);
       log_refusal(it->second.node, "it does not know the cluster secret");
@@ -791,7 +810,8 @@ void Router::dispatch_authenticated(std::uint32_t peer, std::string_view payload
     codec::Limits limits = decode_limits(services_->config.limits.peer_message_bytes_max, services_->config.limits);
     const auto& items = envelope.body[0].via.array;
     for (std::uint32_t i = 0; i < items.size; ++i) {
-      auto bytes = net::expect_blob_view(items.ptr[i], "batched message", services_->config.limits.peer_message_bytes_max);
+      auto bytes =
+          net::expect_blob_view(items.ptr[i], "batched message", services_->config.limits.peer_message_bytes_max);
       if (!bytes) continue;
       auto inner = net::decode_envelope(bytes.value(), limits);
       if (!inner || inner.value().type == static_cast<std::uint8_t>(MessageType::batch)) {
@@ -823,8 +843,10 @@ void Router::dispatch_authenticated(std::uint32_t peer, std::string_view payload
   }
   if (is_coordinator_reply(type)) return deliver_reply(envelope);
   switch (type) {
-    case MessageType::heartbeat: return peers_[peer].detector.heartbeat(monotonic_us());
-    case MessageType::gossip: return on_gossip(peer, envelope);
+    case MessageType::heartbeat:
+      return peers_[peer].detector.heartbeat(monotonic_us());
+    case MessageType::gossip:
+      return on_gossip(peer, envelope);
     case MessageType::transfer_view:
       (void)send_to_peer(peer, encode_transfer_view(envelope.request_id, self(),
                                                     net::encode_cluster_admin_reply(0, local_transfers())));
@@ -843,7 +865,8 @@ void Router::dispatch_authenticated(std::uint32_t peer, std::string_view payload
       origin.started_us = monotonic_us();
       return handle_client_message(std::move(origin), inner.value());
     }
-    case MessageType::forward_reply: return on_forward_reply(envelope);
+    case MessageType::forward_reply:
+      return on_forward_reply(envelope);
     default:
       spdlog::debug("ignoring a {} message from {}", net::message_type_name(envelope.type), peers_[peer].name.full);
   }
@@ -884,7 +907,8 @@ void Router::handle_handshake_reply(std::uint32_t peer, const net::Envelope& env
   PeerLink& link = peers_[peer];
   const NodeConfig& config = services_->config;
   switch (static_cast<MessageType>(envelope.type)) {
-    case MessageType::forward_reply: return on_forward_reply(envelope);  // answered on our own connection
+    case MessageType::forward_reply:
+      return on_forward_reply(envelope);  // answered on our own connection
     case MessageType::challenge: {
       auto challenge = decode_challenge(envelope.body);
       if (!challenge || link.state != PeerLink::State::hello_sent) return;

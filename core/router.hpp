@@ -20,8 +20,8 @@
 #include <zmq.hpp>
 
 #include <atomic>
-#include <deque>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -31,8 +31,8 @@
 #include <vector>
 
 #include "core/bucket_types.hpp"
-#include "core/config.hpp"
 #include "core/cluster_state.hpp"
+#include "core/config.hpp"
 #include "core/coordinator.hpp"
 #include "core/failure_detector.hpp"
 #include "core/handoff.hpp"
@@ -125,9 +125,9 @@ class Router final : public Actor, public MembershipHost {
     enum class Kind { client, forward, internal } kind = Kind::client;
     // internal: the router itself asked (e.g. is a bucket type in use?); gets every reply.
     std::function<void(std::string_view reply, bool final)> internal;
-    std::string routing_id;  // client
-    bool delimiter = false;  // the client sent an empty delimiter frame (REQ style)
-    std::uint32_t peer = 0;  // forward: the node that forwarded it
+    std::string routing_id;          // client
+    bool delimiter = false;          // the client sent an empty delimiter frame (REQ style)
+    std::uint32_t peer = 0;          // forward: the node that forwarded it
     std::string inbound_routing_id;  // forward: its connection to our peer socket (answers go back on it if needed)
     std::uint64_t forward_id = 0;
     std::int64_t started_us = 0;
@@ -140,9 +140,9 @@ class Router final : public Actor, public MembershipHost {
     std::string hello_nonce;
     std::int64_t last_attempt_us = 0;
     std::int64_t last_heard_us = 0;
-    std::string inbound_routing_id;  // its authenticated connection to our peer socket
-    std::string last_refusal;        // logged once per distinct reason
-    bool retired = false;            // no longer a member: its socket is closed
+    std::string inbound_routing_id;   // its authenticated connection to our peer socket
+    std::string last_refusal;         // logged once per distinct reason
+    bool retired = false;             // no longer a member: its socket is closed
     std::vector<std::string> outbox;  // messages of this turn, sent as one frame by flush_peer
     std::size_t outbox_bytes = 0;
     std::int64_t commands_checked_us = 0;
@@ -240,12 +240,12 @@ class Router final : public Actor, public MembershipHost {
   std::shared_ptr<const BucketTypes> bucket_types_;
   std::map<std::uint32_t, ActorRef> vnodes_;
   std::vector<StagedChange> staged_;
-  std::map<std::uint32_t, std::uint64_t> handoffs_;  // partition -> coordinator id (outbound transfers)
-  std::map<std::uint32_t, std::uint64_t> repairs_;   // partition -> coordinator id (repairs running)
+  std::map<std::uint32_t, std::uint64_t> handoffs_;        // partition -> coordinator id (outbound transfers)
+  std::map<std::uint32_t, std::uint64_t> repairs_;         // partition -> coordinator id (repairs running)
   std::map<std::uint32_t, TransferStats> transfer_stats_;  // running handoffs and repairs
-  std::map<std::uint32_t, std::int64_t> retry_after_us_;  // failed transfers wait before their next try
-  std::map<std::uint32_t, std::int64_t> retiring_;  // partition -> when its vnode stops (monotonic us)
-  std::map<std::uint32_t, std::int64_t> retired_at_us_;  // a partition is not reopened until its drop is done
+  std::map<std::uint32_t, std::int64_t> retry_after_us_;   // failed transfers wait before their next try
+  std::map<std::uint32_t, std::int64_t> retiring_;         // partition -> when its vnode stops (monotonic us)
+  std::map<std::uint32_t, std::int64_t> retired_at_us_;    // a partition is not reopened until its drop is done
   std::map<std::uint32_t, std::map<std::uint32_t, std::set<std::uint32_t>>> repairs_pending_;
   // The ring as it was when no transfer was pending: repairs compare the
   // preference lists of one settled ring with the next.

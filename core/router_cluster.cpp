@@ -167,8 +167,8 @@ void Router::add_repairs(const ring::Ring& previous, const ring::Ring& next) {
 void Router::apply_ring(ring::Ring next, bool gossip_now) {
   if (next == ring_) return;
   ring::Ring previous = ring_;
-  bool adopted = previous.members().size() == 1 && previous.member(self()) && next.members().size() > 1 &&
-                 join_seed_.has_value();
+  bool adopted =
+      previous.members().size() == 1 && previous.member(self()) && next.members().size() > 1 && join_seed_.has_value();
   if (next.pending_transfers().empty()) {
     if (!adopted) add_repairs(settled_ring_, next);
     settled_ring_ = next;
@@ -294,8 +294,8 @@ bool Router::is_claimant() const { return claimant() == self(); }
 
 Result<net::ClusterAdminReply> Router::plan_staged(std::optional<ring::Ring>* next) const {
   if (staged_.empty()) return make_error(Errc::precondition_failed, "no changes are staged");
-  bool only_removals = std::all_of(staged_.begin(), staged_.end(),
-                                   [](const StagedChange& c) { return c.kind == "force-remove"; });
+  bool only_removals =
+      std::all_of(staged_.begin(), staged_.end(), [](const StagedChange& c) { return c.kind == "force-remove"; });
   auto pending = ring_.pending_transfers();
   if (!pending.empty() && !only_removals)
     return make_error(Errc::precondition_failed,
@@ -322,8 +322,7 @@ Result<net::ClusterAdminReply> Router::plan_staged(std::optional<ring::Ring>* ne
         if (j.kind == "join" && j.node == c.other) location = j.location;
       plan = r.replace(c.node, ring::ClaimNode{c.other, location}, actor);
     }
-    if (!plan)
-      return make_error(plan.error().code, staged_text(c.kind, c.node, c.other) + ": " + plan.error().message);
+    if (!plan) return make_error(plan.error().code, staged_text(c.kind, c.node, c.other) + ": " + plan.error().message);
     report = plan.value().report;
     r = plan.value().ring;
   }
@@ -333,11 +332,11 @@ Result<net::ClusterAdminReply> Router::plan_staged(std::optional<ring::Ring>* ne
   for (const auto& o : r.target_owners()) owners_after.insert(o);
   for (const auto& [name, props] : bucket_types_->all()) {
     if (owners_after.size() < props.n_val && owners_after.size() < owners_now.size())
-      return make_error(Errc::precondition_failed,
-                        "refused: the cluster would be left with " + std::to_string(owners_after.size()) + " node" +
-                            (owners_after.size() == 1 ? "" : "s") + ", fewer than n_val " +
-                            std::to_string(props.n_val) + " of bucket type '" + name +
-                            "' (replicas would share nodes)");
+      return make_error(Errc::precondition_failed, "refused: the cluster would be left with " +
+                                                       std::to_string(owners_after.size()) + " node" +
+                                                       (owners_after.size() == 1 ? "" : "s") + ", fewer than n_val " +
+                                                       std::to_string(props.n_val) + " of bucket type '" + name +
+                                                       "' (replicas would share nodes)");
   }
   for (const auto& m : r.members()) {
     if (m.node == self() || !owns_partitions(m.status)) continue;
@@ -374,8 +373,9 @@ Result<net::ClusterAdminReply> Router::plan_staged(std::optional<ring::Ring>* ne
   out.message = std::to_string(staged_.size()) + " staged change" + (staged_.size() == 1 ? "" : "s") + ": " +
                 std::to_string(handoffs) + " partition" + (handoffs == 1 ? "" : "s") + " to hand off";
   if (repairs > 0) out.message += ", " + std::to_string(repairs) + " to rebuild from replicas";
-  out.message += report.reason.empty() ? "; the new ring is balanced and spreads every preference list over distinct nodes"
-                                       : "; " + report.reason;
+  out.message += report.reason.empty()
+                     ? "; the new ring is balanced and spreads every preference list over distinct nodes"
+                     : "; " + report.reason;
   if (next) *next = r;
   return out;
 }
@@ -399,10 +399,10 @@ void Router::handle_cluster_admin(const Origin& origin, std::uint64_t request_id
   auto arity = [&](std::size_t min, std::size_t max) {
     if (args.size() >= min && args.size() <= max) return true;
     reply_error(origin, request_id,
-                make_error(Errc::invalid_argument, "cluster " + command + " takes " +
-                                                       (min == max ? std::to_string(min)
-                                                                   : std::to_string(min) + ".." + std::to_string(max)) +
-                                                       " argument" + (max == 1 ? "" : "s")));
+                make_error(Errc::invalid_argument,
+                           "cluster " + command + " takes " +
+                               (min == max ? std::to_string(min) : std::to_string(min) + ".." + std::to_string(max)) +
+                               " argument" + (max == 1 ? "" : "s")));
     return false;
   };
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -465,8 +465,8 @@ void Router::cluster_command(const Origin& origin, std::uint64_t request_id, con
   auto fail = [&](Errc code, std::string message) { reply_error(origin, request_id, make_error(code, message)); };
   auto check_arity = [&](std::size_t n) {
     if (args.size() == n) return true;
-    fail(Errc::invalid_argument, "cluster " + command + " takes " + std::to_string(n) + " argument" +
-                                     (n == 1 ? "" : "s"));
+    fail(Errc::invalid_argument,
+         "cluster " + command + " takes " + std::to_string(n) + " argument" + (n == 1 ? "" : "s"));
     return false;
   };
   auto member_check = [&](const std::string& node) -> bool {
@@ -515,9 +515,10 @@ void Router::cluster_command(const Origin& origin, std::uint64_t request_id, con
     bool joined = std::any_of(staged_.begin(), staged_.end(),
                               [&](const StagedChange& c) { return c.kind == "join" && c.node == args[1]; });
     if (!joined)
-      return fail(Errc::precondition_failed, args[1] + " has not asked to join: run `shoal -h <its client address> "
-                                                       "admin cluster join " +
-                                                       self() + "` first");
+      return fail(Errc::precondition_failed, args[1] +
+                                                 " has not asked to join: run `shoal -h <its client address> "
+                                                 "admin cluster join " +
+                                                 self() + "` first");
     return stage(StagedChange{"replace", args[0], args[1], ""});
   }
   if (command == "clear") {
@@ -548,16 +549,17 @@ void Router::cluster_command(const Origin& origin, std::uint64_t request_id, con
 
 void Router::start_join(const Origin& origin, std::uint64_t request_id, const std::string& seed) {
   auto name = NodeName::parse(seed);
-  if (!name) return reply_error(origin, request_id, make_error(Errc::invalid_argument, "node " + seed + ": " +
-                                                                                           name.error().message));
+  if (!name)
+    return reply_error(origin, request_id,
+                       make_error(Errc::invalid_argument, "node " + seed + ": " + name.error().message));
   if (seed == self())
     return reply_error(origin, request_id, make_error(Errc::invalid_argument, "a node cannot join itself"));
   if (ring_.members().size() > 1)
-    return reply_error(origin, request_id,
-                       make_error(Errc::precondition_failed,
-                                  self() + " is already a member of cluster '" + ring_.cluster_name() + "' with " +
-                                      std::to_string(ring_.members().size()) +
-                                      " members; only a node that is alone joins another cluster"));
+    return reply_error(
+        origin, request_id,
+        make_error(Errc::precondition_failed, self() + " is already a member of cluster '" + ring_.cluster_name() +
+                                                  "' with " + std::to_string(ring_.members().size()) +
+                                                  " members; only a node that is alone joins another cluster"));
   if (pending_join_)
     return reply_error(origin, request_id, make_error(Errc::busy, "a join is already being asked for"));
   join_seed_ = seed;
@@ -651,8 +653,8 @@ void Router::retire_tick() {
   if (!vnodes_.empty() || !handoffs_.empty()) return;
   exiting_ = true;
   exit_at_us_ = now + std::int64_t{transfer_grace_ms()} * 1000;
-  spdlog::warn("this node is {} and holds no partitions: stopping", ring::member_status_name(me ? me->status
-                                                                                             : ring::MemberStatus::removed));
+  spdlog::warn("this node is {} and holds no partitions: stopping",
+               ring::member_status_name(me ? me->status : ring::MemberStatus::removed));
   gossip_to_all();
   services_->request_exit();
 }
@@ -738,8 +740,8 @@ void Router::schedule_transfers() {
     std::vector<RepairCoordinator::Source> sources;
     for (const auto& [list, partitions] : lists)
       for (auto source : partitions)
-        sources.push_back(RepairCoordinator::Source{
-            ring::PreflistEntry{source, ring_.owner(source), ring::Role::primary, {}}, list});
+        sources.push_back(
+            RepairCoordinator::Source{ring::PreflistEntry{source, ring_.owner(source), ring::Role::primary, {}}, list});
     std::uint64_t id = next_id_++;
     auto coordinator = std::make_unique<RepairCoordinator>(*this, id, p, std::move(sources));
     Coordinator* raw = coordinator.get();
@@ -813,13 +815,14 @@ net::ClusterAdminReply Router::local_transfers() const {
     auto stats = transfer_stats_.find(p);
     if (it == coordinators_.end() || stats == transfer_stats_.end()) continue;
     const auto* handoff = static_cast<const HandoffCoordinator*>(it->second.get());
-    out.transfers.push_back(view(p, stats->second, self(), handoff->target(), handoff->copied() ? "draining" : "running"));
+    out.transfers.push_back(
+        view(p, stats->second, self(), handoff->target(), handoff->copied() ? "draining" : "running"));
   }
   for (const auto& [p, lists] : repairs_pending_) {
     auto stats = transfer_stats_.find(p);
     TransferStats idle;
-    out.transfers.push_back(view(p, stats == transfer_stats_.end() ? idle : stats->second, "replicas", self(),
-                                 "repairing"));
+    out.transfers.push_back(
+        view(p, stats == transfer_stats_.end() ? idle : stats->second, "replicas", self(), "repairing"));
   }
   return out;
 }
@@ -831,8 +834,8 @@ void Router::handle_bucket_type_admin(const Origin& origin, std::uint64_t reques
   if (!request) return reply_error(origin, request_id, request.error());
   const auto& [command, name, properties] = request.value();
   auto answer_types = [&](std::string message, std::vector<std::pair<std::string, std::string>> types) {
-    answer_origin(origin, net::encode_bucket_type_admin_reply(request_id, net::BucketTypeAdminReply{
-                                                                              std::move(message), std::move(types)}));
+    answer_origin(origin, net::encode_bucket_type_admin_reply(
+                              request_id, net::BucketTypeAdminReply{std::move(message), std::move(types)}));
   };
   if (command == "list") {
     std::vector<std::pair<std::string, std::string>> types;
@@ -855,8 +858,7 @@ void Router::handle_bucket_type_admin(const Origin& origin, std::uint64_t reques
     return reply_error(origin, request_id,
                        make_error(Errc::precondition_failed, "bucket type '" + name + "' exists: use update"));
   if (command == "update" && !existing)
-    return reply_error(origin, request_id,
-                       make_error(Errc::not_found, "no bucket type '" + name + "': use create"));
+    return reply_error(origin, request_id, make_error(Errc::not_found, "no bucket type '" + name + "': use create"));
   BucketProps base;
   if (existing) {
     base = *existing;
@@ -869,11 +871,11 @@ void Router::handle_bucket_type_admin(const Origin& origin, std::uint64_t reques
     return bucket_type_change(origin, request_id, command, name, props.value());
   // Changing how a type's keys replicate or merge is safe only while it
   // holds no data: ask every vnode (a coverage listing of its buckets).
-  std::string what = props.value().datatype != existing->datatype
-                         ? "datatype (" + std::string(datatype_name(existing->datatype)) + " -> " +
-                               std::string(datatype_name(props.value().datatype)) + ")"
-                         : "n_val (" + std::to_string(existing->n_val) + " -> " + std::to_string(props.value().n_val) +
-                               ")";
+  std::string what =
+      props.value().datatype != existing->datatype
+          ? "datatype (" + std::string(datatype_name(existing->datatype)) + " -> " +
+                std::string(datatype_name(props.value().datatype)) + ")"
+          : "n_val (" + std::to_string(existing->n_val) + " -> " + std::to_string(props.value().n_val) + ")";
   net::ListRequest list;
   list.type = MessageType::list_buckets;
   list.bucket_type = name;
@@ -885,16 +887,17 @@ void Router::handle_bucket_type_admin(const Origin& origin, std::uint64_t reques
   check_origin.op = Op::admin;
   BucketProps wanted = props.value();
   check_origin.internal = [this, decided, origin, request_id, command, name, wanted, what](std::string_view reply,
-                                                                                        bool final) {
+                                                                                           bool final) {
     if (*decided) return;
     auto message = net::decode_envelope(reply, codec::Limits{});
     if (!message) return;
     if (message.value().type == static_cast<std::uint8_t>(MessageType::error)) {
       *decided = true;
       Error error = net::decode_error_body(message.value().body);
-      return reply_error(origin, request_id,
-                         make_error(Errc::unavailable, "cannot tell whether bucket type '" + name +
-                                                           "' holds data, so its " + what + " stays: " + error.message));
+      return reply_error(
+          origin, request_id,
+          make_error(Errc::unavailable, "cannot tell whether bucket type '" + name + "' holds data, so its " + what +
+                                            " stays: " + error.message));
     }
     auto page = net::decode_list_page(message.value().body);
     if (!page) return;

@@ -19,7 +19,7 @@ struct Runtime::Slot {
   // Touched only by the owning scheduler's thread.
   std::deque<Mail> mailbox;
   bool runnable = false;
-  bool dead = false;          // exceeded its restart intensity
+  bool dead = false;  // exceeded its restart intensity
   bool started = false;
   std::uint64_t generation = 0;  // bumped by every restart; stale timers are dropped
   std::deque<std::int64_t> restart_times_us;
@@ -68,7 +68,9 @@ class Scheduler {
     close(wake_fd_);
   }
 
-  void start() { thread_ = std::thread([this] { loop(); }); }
+  void start() {
+    thread_ = std::thread([this] { loop(); });
+  }
   void request_stop() {
     stop_requested_ = true;
     wake();
@@ -312,8 +314,7 @@ std::int64_t ActorContext::now_us() const { return runtime_->clock().now_unix_us
 
 Runtime::Runtime(RuntimeOptions options) : options_(options) {
   SHOAL_ASSERT(options_.schedulers >= 1, "a runtime needs at least one scheduler");
-  for (std::uint32_t i = 0; i < options_.schedulers; ++i)
-    schedulers_.push_back(std::make_unique<Scheduler>(this, i));
+  for (std::uint32_t i = 0; i < options_.schedulers; ++i) schedulers_.push_back(std::make_unique<Scheduler>(this, i));
 }
 
 Runtime::~Runtime() { stop(); }

@@ -159,13 +159,20 @@ void Vnode::receive(ActorContext& ctx, Mail& mail) {
     return;
   }
   switch (static_cast<MessageType>(env.value().type)) {
-    case MessageType::vnode_get: return handle_get(ctx, mail, env.value());
-    case MessageType::vnode_put: return handle_put(ctx, mail, env.value());
-    case MessageType::vnode_coordinate: return handle_coordinate(ctx, mail, env.value());
-    case MessageType::vnode_fold: return handle_fold(ctx, mail, env.value());
-    case MessageType::vnode_reap: return handle_reap(ctx, mail, env.value());
-    case MessageType::vnode_fold_objects: return handle_fold_objects(ctx, mail, env.value());
-    case MessageType::handoff_batch: return handle_handoff_batch(ctx, mail, env.value());
+    case MessageType::vnode_get:
+      return handle_get(ctx, mail, env.value());
+    case MessageType::vnode_put:
+      return handle_put(ctx, mail, env.value());
+    case MessageType::vnode_coordinate:
+      return handle_coordinate(ctx, mail, env.value());
+    case MessageType::vnode_fold:
+      return handle_fold(ctx, mail, env.value());
+    case MessageType::vnode_reap:
+      return handle_reap(ctx, mail, env.value());
+    case MessageType::vnode_fold_objects:
+      return handle_fold_objects(ctx, mail, env.value());
+    case MessageType::handoff_batch:
+      return handle_handoff_batch(ctx, mail, env.value());
     case MessageType::vnode_handoff_mode: {
       auto mode = decode_vnode_handoff_mode(env.value().body);
       if (!mode) return;
@@ -374,9 +381,9 @@ void Vnode::handle_fold_objects(ActorContext& ctx, Mail& mail, const net::Envelo
     if (++visited >= kFoldKeysVisitedMax) capped = true;
     if (fold.key_partition != kAllKeyPartitions) {
       auto parts = storage::decode_storage_key(skey);
-      if (!parts || ring::partition_of(shoal::key_hash(parts.value().bucket_type, parts.value().bucket,
-                                                       parts.value().key),
-                                       fold.ring_size) != fold.key_partition)
+      if (!parts ||
+          ring::partition_of(shoal::key_hash(parts.value().bucket_type, parts.value().bucket, parts.value().key),
+                             fold.ring_size) != fold.key_partition)
         return !capped;
     }
     r.objects.emplace_back(value);
@@ -570,10 +577,11 @@ void Vnode::handle_coordinate(ActorContext& ctx, Mail& mail, const net::Envelope
   }
   if (object->datatype() == crdt::Datatype::plain && object->dvvset().size() > services_->limits.siblings_warn) {
     services_->stats->siblings_over_warn.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("vnode {}: object {}/{} has {} siblings (warning threshold {}): its writers should read and "
-                 "write back with the context",
-                 partition_, request.value().key.bucket_type, request.value().key.bucket,
-                 object->dvvset().size(), services_->limits.siblings_warn);
+    spdlog::warn(
+        "vnode {}: object {}/{} has {} siblings (warning threshold {}): its writers should read and "
+        "write back with the context",
+        partition_, request.value().key.bucket_type, request.value().key.bucket, object->dvvset().size(),
+        services_->limits.siblings_warn);
   }
   // The new object goes to the coordinator at once, so the other replicas
   // store it while this one commits; the ack follows from committed().
@@ -636,9 +644,9 @@ void Vnode::handle_fold(ActorContext& ctx, Mail& mail, const net::Envelope& env)
     return reply(ctx, mail, encode(env.request_id, r));
   }
   // Buckets: one fold step per bucket, jumping past each bucket found.
-  std::string start = fold.start_after.empty() ? storage::bucket_type_prefix(fold.bucket_type)
-                                               : storage::prefix_end(storage::bucket_prefix(fold.bucket_type,
-                                                                                            fold.start_after));
+  std::string start = fold.start_after.empty()
+                          ? storage::bucket_type_prefix(fold.bucket_type)
+                          : storage::prefix_end(storage::bucket_prefix(fold.bucket_type, fold.start_after));
   r.done = true;
   while (r.names.size() < fold.limit && !start.empty()) {
     storage::FoldOptions options;
@@ -728,9 +736,9 @@ void Vnode::on_crash(ActorContext& ctx, const Mail* mail) {
   const codec::Limits limits = message_decode_limits(services_->limits.peer_message_bytes_max, services_->limits);
   auto env = net::decode_envelope(mail->bytes, limits);
   if (!env) return;
-  if (auto r = vnode_error_reply(env.value().type, env.value().request_id, partition_,
-                                 make_error(Errc::unavailable, "vnode " + std::to_string(partition_) +
-                                                                   " crashed while handling the request")))
+  if (auto r = vnode_error_reply(
+          env.value().type, env.value().request_id, partition_,
+          make_error(Errc::unavailable, "vnode " + std::to_string(partition_) + " crashed while handling the request")))
     reply(ctx, *mail, *r);
 }
 

@@ -72,8 +72,7 @@ inline constexpr std::size_t kFoldKeysVisitedMax = 20'000;  // per vnode_fold re
 
 class Vnode final : public Actor {
  public:
-  static Result<std::unique_ptr<Actor>> create(std::shared_ptr<const VnodeServices> services,
-                                               std::uint32_t partition);
+  static Result<std::unique_ptr<Actor>> create(std::shared_ptr<const VnodeServices> services, std::uint32_t partition);
   ~Vnode() override;
 
   std::string name() const override { return "vnode " + std::to_string(partition_); }
@@ -143,7 +142,7 @@ class Vnode final : public Actor {
   std::unique_ptr<storage::Engine> engine_;
   std::string incarnation_;
   std::uint64_t next_epoch_ = 1;
-  std::uint64_t leased_epoch_ = 0;  // epochs up to this one are durably leased
+  std::uint64_t leased_epoch_ = 0;     // epochs up to this one are durably leased
   std::uint64_t run_first_epoch_ = 0;  // actors of this incarnation from this epoch on may be reused
   crdt::HlcClock hlc_;
 

@@ -39,7 +39,7 @@ enum class TypeTag : std::uint8_t {
   hll = 16,
   any_crdt = 30,
   object = 40,
-  ring_state = 50,  // ring/ring.hpp (kRingTypeTag)
+  ring_state = 50,        // ring/ring.hpp (kRingTypeTag)
   cluster_metadata = 51,  // core/cluster_state.hpp (kMetadataTypeTag)
   // 80..89 are taken by storage/merkle.hpp (tree, root, branch level,
   // segment set, key-hash list); storage cannot include this header, so the
@@ -57,8 +57,8 @@ using Packer = msgpack::packer<msgpack::sbuffer>;
 // `context()` is what a client reads and later sends back with a remove or
 // reset. `encode` is canonical: equal values give identical bytes.
 template <typename T>
-concept Crdt = requires(T& replica, const T& other, const typename T::Op& op, const Actor& actor,
-                        const VClock& context, Packer& packer, const msgpack::object& object) {
+concept Crdt = requires(T& replica, const T& other, const typename T::Op& op, const Actor& actor, const VClock& context,
+                        Packer& packer, const msgpack::object& object) {
   typename T::Op;
   typename T::Value;
   { T::kTypeTag } -> std::convertible_to<TypeTag>;

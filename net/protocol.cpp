@@ -27,56 +27,104 @@ bool is_peer_message(std::uint8_t type) { return type >= 128; }
 
 std::string_view message_type_name(std::uint8_t type) {
   switch (static_cast<MessageType>(type & ~kReplyBit)) {
-    case MessageType::ping: return "ping";
-    case MessageType::get: return "get";
-    case MessageType::put: return "put";
-    case MessageType::del: return "delete";
-    case MessageType::update: return "update";
-    case MessageType::list_buckets: return "list_buckets";
-    case MessageType::list_keys: return "list_keys";
-    case MessageType::status: return "status";
-    case MessageType::ring: return "ring";
-    case MessageType::members: return "members";
-    case MessageType::replica_get: return "replica_get";
-    case MessageType::bucket_types: return "bucket_types";
-    case MessageType::failpoint: return "failpoint";
-    case MessageType::cluster_admin: return "cluster_admin";
-    case MessageType::bucket_type_admin: return "bucket_type_admin";
-    default: break;
+    case MessageType::ping:
+      return "ping";
+    case MessageType::get:
+      return "get";
+    case MessageType::put:
+      return "put";
+    case MessageType::del:
+      return "delete";
+    case MessageType::update:
+      return "update";
+    case MessageType::list_buckets:
+      return "list_buckets";
+    case MessageType::list_keys:
+      return "list_keys";
+    case MessageType::status:
+      return "status";
+    case MessageType::ring:
+      return "ring";
+    case MessageType::members:
+      return "members";
+    case MessageType::replica_get:
+      return "replica_get";
+    case MessageType::bucket_types:
+      return "bucket_types";
+    case MessageType::failpoint:
+      return "failpoint";
+    case MessageType::cluster_admin:
+      return "cluster_admin";
+    case MessageType::bucket_type_admin:
+      return "bucket_type_admin";
+    default:
+      break;
   }
   switch (static_cast<MessageType>(type)) {
-    case MessageType::error: return "error";
-    case MessageType::hello: return "hello";
-    case MessageType::challenge: return "challenge";
-    case MessageType::auth: return "auth";
-    case MessageType::welcome: return "welcome";
-    case MessageType::refuse: return "refuse";
-    case MessageType::heartbeat: return "heartbeat";
-    case MessageType::vnode_get: return "vnode_get";
-    case MessageType::vnode_get_reply: return "vnode_get_reply";
-    case MessageType::vnode_put: return "vnode_put";
-    case MessageType::vnode_put_reply: return "vnode_put_reply";
-    case MessageType::vnode_fold: return "vnode_fold";
-    case MessageType::vnode_fold_reply: return "vnode_fold_reply";
-    case MessageType::vnode_reap: return "vnode_reap";
-    case MessageType::vnode_reap_reply: return "vnode_reap_reply";
-    case MessageType::vnode_coordinate: return "vnode_coordinate";
-    case MessageType::vnode_coordinate_reply: return "vnode_coordinate_reply";
-    case MessageType::forward: return "forward";
-    case MessageType::forward_reply: return "forward_reply";
-    case MessageType::node_view: return "node_view";
-    case MessageType::node_view_reply: return "node_view_reply";
-    case MessageType::batch: return "batch";
-    case MessageType::gossip: return "gossip";
-    case MessageType::vnode_fold_objects: return "vnode_fold_objects";
-    case MessageType::vnode_fold_objects_reply: return "vnode_fold_objects_reply";
-    case MessageType::handoff_batch: return "handoff_batch";
-    case MessageType::handoff_batch_reply: return "handoff_batch_reply";
-    case MessageType::vnode_handoff_mode: return "vnode_handoff_mode";
-    case MessageType::handoff_forward: return "handoff_forward";
-    case MessageType::transfer_view: return "transfer_view";
-    case MessageType::transfer_view_reply: return "transfer_view_reply";
-    default: return "unknown";
+    case MessageType::error:
+      return "error";
+    case MessageType::hello:
+      return "hello";
+    case MessageType::challenge:
+      return "challenge";
+    case MessageType::auth:
+      return "auth";
+    case MessageType::welcome:
+      return "welcome";
+    case MessageType::refuse:
+      return "refuse";
+    case MessageType::heartbeat:
+      return "heartbeat";
+    case MessageType::vnode_get:
+      return "vnode_get";
+    case MessageType::vnode_get_reply:
+      return "vnode_get_reply";
+    case MessageType::vnode_put:
+      return "vnode_put";
+    case MessageType::vnode_put_reply:
+      return "vnode_put_reply";
+    case MessageType::vnode_fold:
+      return "vnode_fold";
+    case MessageType::vnode_fold_reply:
+      return "vnode_fold_reply";
+    case MessageType::vnode_reap:
+      return "vnode_reap";
+    case MessageType::vnode_reap_reply:
+      return "vnode_reap_reply";
+    case MessageType::vnode_coordinate:
+      return "vnode_coordinate";
+    case MessageType::vnode_coordinate_reply:
+      return "vnode_coordinate_reply";
+    case MessageType::forward:
+      return "forward";
+    case MessageType::forward_reply:
+      return "forward_reply";
+    case MessageType::node_view:
+      return "node_view";
+    case MessageType::node_view_reply:
+      return "node_view_reply";
+    case MessageType::batch:
+      return "batch";
+    case MessageType::gossip:
+      return "gossip";
+    case MessageType::vnode_fold_objects:
+      return "vnode_fold_objects";
+    case MessageType::vnode_fold_objects_reply:
+      return "vnode_fold_objects_reply";
+    case MessageType::handoff_batch:
+      return "handoff_batch";
+    case MessageType::handoff_batch_reply:
+      return "handoff_batch_reply";
+    case MessageType::vnode_handoff_mode:
+      return "vnode_handoff_mode";
+    case MessageType::handoff_forward:
+      return "handoff_forward";
+    case MessageType::transfer_view:
+      return "transfer_view";
+    case MessageType::transfer_view_reply:
+      return "transfer_view_reply";
+    default:
+      return "unknown";
   }
 }
 
@@ -91,10 +139,9 @@ Result<Envelope> decode_envelope(std::string_view bytes, const codec::Limits& li
   SHOAL_TRY(type, codec::expect_uint(items[1], "message type", 255));
   SHOAL_TRY(request_id, codec::expect_uint(items[2], "message request id"));
   if (!protocol_version_supported(static_cast<std::uint32_t>(version)))
-    return make_error(Errc::unsupported_version, "protocol version " + std::to_string(version) +
-                                                     " is not supported; this node speaks " +
-                                                     std::to_string(kProtocolVersionMin) + ".." +
-                                                     std::to_string(kProtocolVersionMax));
+    return make_error(Errc::unsupported_version,
+                      "protocol version " + std::to_string(version) + " is not supported; this node speaks " +
+                          std::to_string(kProtocolVersionMin) + ".." + std::to_string(kProtocolVersionMax));
   Envelope envelope;
   envelope.version = static_cast<std::uint32_t>(version);
   envelope.type = static_cast<std::uint8_t>(type);
@@ -104,8 +151,7 @@ Result<Envelope> decode_envelope(std::string_view bytes, const codec::Limits& li
   return envelope;
 }
 
-MessageWriter::MessageWriter(std::uint8_t type, std::uint64_t request_id, std::size_t body_fields)
-    : packer_(buffer_) {
+MessageWriter::MessageWriter(std::uint8_t type, std::uint64_t request_id, std::size_t body_fields) : packer_(buffer_) {
   packer_.pack_array(static_cast<std::uint32_t>(3 + body_fields));
   packer_.pack_uint32(kProtocolVersion);
   packer_.pack_uint8(type);
@@ -170,22 +216,32 @@ Result<Quorum> Quorum::parse(std::string_view text) {
 
 std::string Quorum::to_string() const {
   switch (kind) {
-    case Kind::count: return std::to_string(count);
-    case Kind::one: return "one";
-    case Kind::quorum: return "quorum";
-    case Kind::all: return "all";
-    case Kind::default_: return "default";
+    case Kind::count:
+      return std::to_string(count);
+    case Kind::one:
+      return "one";
+    case Kind::quorum:
+      return "quorum";
+    case Kind::all:
+      return "all";
+    case Kind::default_:
+      return "default";
   }
   return "?";
 }
 
 std::uint32_t Quorum::resolve(std::uint32_t n_val, std::uint32_t fallback) const {
   switch (kind) {
-    case Kind::count: return count;
-    case Kind::one: return 1;
-    case Kind::quorum: return n_val / 2 + 1;
-    case Kind::all: return n_val;
-    case Kind::default_: return fallback;
+    case Kind::count:
+      return count;
+    case Kind::one:
+      return 1;
+    case Kind::quorum:
+      return n_val / 2 + 1;
+    case Kind::all:
+      return n_val;
+    case Kind::default_:
+      return fallback;
   }
   return fallback;
 }
@@ -370,8 +426,8 @@ Result<crdt::AnyOp> decode_op_at(const msgpack::object& o, const std::optional<c
     case crdt::TypeTag::orswot: {
       if (items.size() != 3) return malformed("set operation", "expected [11, kind, elements]");
       SHOAL_TRY(kind, codec::expect_uint(items[1], "set operation kind", 1));
-      SHOAL_TRY(elements, read_string_list(items[2], "set element", crdt::kSetOpElementsMax,
-                                           crdt::kSetElementBytesMax));
+      SHOAL_TRY(elements,
+                read_string_list(items[2], "set element", crdt::kSetOpElementsMax, crdt::kSetElementBytesMax));
       if (elements.empty()) return make_error(Errc::invalid_argument, "set operation names no element");
       if (kind == 0) return crdt::AnyOp{crdt::Orswot::Op::add_all(std::move(elements))};
       return crdt::AnyOp{crdt::Orswot::Op::remove_all(std::move(elements), context)};
@@ -393,8 +449,8 @@ Result<crdt::AnyOp> decode_op_at(const msgpack::object& o, const std::optional<c
     }
     case crdt::TypeTag::hll: {
       if (items.size() != 2) return malformed("hll operation", "expected [16, elements]");
-      SHOAL_TRY(elements, read_string_list(items[1], "hll element", crdt::kSetOpElementsMax,
-                                           crdt::kHllElementBytesMax));
+      SHOAL_TRY(elements,
+                read_string_list(items[1], "hll element", crdt::kSetOpElementsMax, crdt::kHllElementBytesMax));
       if (elements.size() != 1) {
         // One op adds one element; several become a map-free batch below.
         if (elements.empty()) return make_error(Errc::invalid_argument, "hll operation names no element");
@@ -425,7 +481,8 @@ Result<crdt::AnyOp> decode_op_at(const msgpack::object& o, const std::optional<c
       }
       return crdt::AnyOp{std::move(op)};
     }
-    default: return malformed("operation", "unknown CRDT type tag " + std::to_string(tag));
+    default:
+      return malformed("operation", "unknown CRDT type tag " + std::to_string(tag));
   }
 }
 
@@ -491,13 +548,20 @@ void encode_value_body(crdt::Packer& packer, const crdt::AnyValue& value);
 
 crdt::TypeTag value_tag(const crdt::AnyValue& value) {
   switch (value.value.index()) {
-    case 0: return crdt::TypeTag::pn_counter;
-    case 1: return crdt::TypeTag::orswot;
-    case 2: return crdt::TypeTag::lww_register;
-    case 3: return crdt::TypeTag::mv_register;
-    case 4: return crdt::TypeTag::flag;
-    case 5: return crdt::TypeTag::map;
-    default: return crdt::TypeTag::hll;
+    case 0:
+      return crdt::TypeTag::pn_counter;
+    case 1:
+      return crdt::TypeTag::orswot;
+    case 2:
+      return crdt::TypeTag::lww_register;
+    case 3:
+      return crdt::TypeTag::mv_register;
+    case 4:
+      return crdt::TypeTag::flag;
+    case 5:
+      return crdt::TypeTag::map;
+    default:
+      return crdt::TypeTag::hll;
   }
 }
 
@@ -574,7 +638,8 @@ Result<crdt::AnyValue> decode_value_body(crdt::TypeTag tag, const msgpack::objec
       }
       return crdt::AnyValue{std::move(map)};
     }
-    default: return malformed("value", "unknown CRDT type tag");
+    default:
+      return malformed("value", "unknown CRDT type tag");
   }
 }
 
@@ -690,7 +755,8 @@ ObjectView object_view(const crdt::Object& object, crdt::HlcTimestamp now) {
   if (object.datatype() == crdt::Datatype::plain) {
     for (const auto& s : object.siblings()) {
       if (s.tombstone) continue;  // a delete concurrent with a write: the write is what a reader sees
-      view.siblings.push_back(SiblingView{s.value, s.content_type, s.user_metadata, s.last_modified.physical_us, false});
+      view.siblings.push_back(
+          SiblingView{s.value, s.content_type, s.user_metadata, s.last_modified.physical_us, false});
     }
     if (view.siblings.empty()) view.found = false;
   } else {
@@ -752,7 +818,8 @@ std::string encode_request(std::uint64_t request_id, const KeyRequest& request) 
       encode_key(w.packer(), request.key);
       return w.finish();
     }
-    default: SHOAL_ASSERT(false, "not a key request type");
+    default:
+      SHOAL_ASSERT(false, "not a key request type");
   }
   return {};
 }
@@ -761,17 +828,28 @@ Result<KeyRequest> decode_key_request(MessageType type, std::span<const msgpack:
                                       const crdt::ObjectLimits& limits) {
   std::size_t expected = 0;
   switch (type) {
-    case MessageType::get: expected = 4; break;
-    case MessageType::put: expected = 8; break;
-    case MessageType::del: expected = 5; break;
-    case MessageType::update: expected = 6; break;
-    case MessageType::replica_get: expected = 3; break;
-    default: return malformed("request", "not a key request");
+    case MessageType::get:
+      expected = 4;
+      break;
+    case MessageType::put:
+      expected = 8;
+      break;
+    case MessageType::del:
+      expected = 5;
+      break;
+    case MessageType::update:
+      expected = 6;
+      break;
+    case MessageType::replica_get:
+      expected = 3;
+      break;
+    default:
+      return malformed("request", "not a key request");
   }
   std::string what(message_type_name(static_cast<std::uint8_t>(type)));
   if (body.size() != expected)
-    return malformed(what + " request", "expected " + std::to_string(expected) + " fields, got " +
-                                            std::to_string(body.size()));
+    return malformed(what + " request",
+                     "expected " + std::to_string(expected) + " fields, got " + std::to_string(body.size()));
   KeyRequest request;
   request.type = type;
   SHOAL_TRY(key, decode_key(body, limits));
@@ -802,8 +880,8 @@ Result<KeyRequest> decode_key_request(MessageType type, std::span<const msgpack:
       std::sort(request.user_metadata.begin(), request.user_metadata.end());
       for (std::size_t i = 1; i < request.user_metadata.size(); ++i)
         if (request.user_metadata[i - 1].first == request.user_metadata[i].first)
-          return make_error(Errc::invalid_argument, "user metadata key '" + request.user_metadata[i].first +
-                                                        "' given twice");
+          return make_error(Errc::invalid_argument,
+                            "user metadata key '" + request.user_metadata[i].first + "' given twice");
       request.value = std::move(value);
       request.content_type = std::move(content_type);
       SHOAL_TRYV(read_context(body[6]));
@@ -830,7 +908,8 @@ Result<KeyRequest> decode_key_request(MessageType type, std::span<const msgpack:
       request.options = options;
       break;
     }
-    default: break;
+    default:
+      break;
   }
   return request;
 }
@@ -979,7 +1058,8 @@ Result<ClusterAdminReply> decode_cluster_admin_reply(std::span<const msgpack::ob
     SHOAL_TRY(node, expect_blob(f[0], "ownership node", 1024));
     SHOAL_TRY(now, codec::expect_uint(f[1], "partitions now", UINT32_MAX));
     SHOAL_TRY(after, codec::expect_uint(f[2], "partitions after", UINT32_MAX));
-    r.ownership.push_back(OwnershipView{std::move(node), static_cast<std::uint32_t>(now), static_cast<std::uint32_t>(after)});
+    r.ownership.push_back(
+        OwnershipView{std::move(node), static_cast<std::uint32_t>(now), static_cast<std::uint32_t>(after)});
   }
   return r;
 }

@@ -59,8 +59,8 @@ enum class MessageType : std::uint8_t {
   members = 10,
   replica_get = 11,
   bucket_types = 12,
-  failpoint = 13,  // admin: arm a failpoint (only on nodes started with --enable-failpoints)
-  cluster_admin = 14,  // admin: join, leave, force-remove, replace, plan, commit, clear, transfers
+  failpoint = 13,          // admin: arm a failpoint (only on nodes started with --enable-failpoints)
+  cluster_admin = 14,      // admin: join, leave, force-remove, replace, plan, commit, clear, transfers
   bucket_type_admin = 15,  // admin: bucket-type create, update, show, list
   // Error reply to any request: [code, message].
   error = 127,
@@ -189,8 +189,8 @@ struct RequestOptions {
   std::optional<bool> return_body;
   std::optional<bool> notfound_ok;
   std::optional<bool> basic_quorum;
-  std::optional<std::uint64_t> ttl_ms;       // put and update: the key expires this long after the write
-  std::optional<std::uint32_t> page_keys;    // list-keys / list-buckets: keys per reply page
+  std::optional<std::uint64_t> ttl_ms;     // put and update: the key expires this long after the write
+  std::optional<std::uint32_t> page_keys;  // list-keys / list-buckets: keys per reply page
   friend bool operator==(const RequestOptions&, const RequestOptions&) = default;
 };
 void encode_options(crdt::Packer& packer, const RequestOptions& options);
@@ -237,9 +237,9 @@ struct SiblingView {
 struct ObjectView {
   bool found = false;
   crdt::Datatype datatype = crdt::Datatype::plain;
-  std::vector<SiblingView> siblings;     // plain objects
-  std::optional<crdt::AnyValue> value;   // CRDT objects
-  std::string context;                   // opaque; send it back with a write to replace what was read
+  std::vector<SiblingView> siblings;    // plain objects
+  std::optional<crdt::AnyValue> value;  // CRDT objects
+  std::string context;                  // opaque; send it back with a write to replace what was read
   std::optional<std::int64_t> expires_at_us;
   friend bool operator==(const ObjectView&, const ObjectView&) = default;
 };

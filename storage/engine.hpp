@@ -85,9 +85,9 @@ using FoldFn = std::function<bool(std::string_view key, std::string_view value)>
 using WriteCallback = std::function<void(Result<void>)>;
 
 struct FoldOptions {
-  std::string start;       // first key visited is >= start
-  std::string prefix;      // only keys with this prefix (storage/key.hpp prefixes)
-  bool keys_only = false;  // values are passed empty (cheaper key listing)
+  std::string start;           // first key visited is >= start
+  std::string prefix;          // only keys with this prefix (storage/key.hpp prefixes)
+  bool keys_only = false;      // values are passed empty (cheaper key listing)
   std::size_t chunk_keys = 0;  // 0: the engine's Limits::fold_chunk_keys
 };
 
@@ -100,8 +100,8 @@ struct FoldStats {
 // What the engine knows about its vnode's past (see docs/storage.md).
 struct EngineMetadata {
   std::uint32_t format_version = kStorageFormatVersion;
-  std::string incarnation_id;  // 16 random bytes; part of the vnode's actor id
-  bool created = false;        // no metadata record existed: the data is new or gone
+  std::string incarnation_id;           // 16 random bytes; part of the vnode's actor id
+  bool created = false;                 // no metadata record existed: the data is new or gone
   bool previous_shutdown_clean = true;  // false: the last run did not close() the engine
   // The engine chose a new incarnation id because writes acknowledged in the
   // last run may be lost (created, or unclean shutdown in nosync mode).

@@ -3,8 +3,8 @@
 #include <fcntl.h>
 #include <lmdb.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -46,15 +46,21 @@ Error mdb_error(int rc, std::string_view what) {
   std::string message = std::string(what) + ": " + mdb_strerror(rc);
   switch (rc) {
     case ENOSPC:
-    case EDQUOT: return make_error(Errc::disk_full, message + " (refusing writes; reads still work)");
-    case MDB_MAP_FULL: return make_error(Errc::disk_full, message);
+    case EDQUOT:
+      return make_error(Errc::disk_full, message + " (refusing writes; reads still work)");
+    case MDB_MAP_FULL:
+      return make_error(Errc::disk_full, message);
     case MDB_CORRUPTED:
     case MDB_PAGE_NOTFOUND:
-    case MDB_INVALID: return make_error(Errc::corruption, message);
-    case MDB_VERSION_MISMATCH: return make_error(Errc::unsupported_version, message);
+    case MDB_INVALID:
+      return make_error(Errc::corruption, message);
+    case MDB_VERSION_MISMATCH:
+      return make_error(Errc::unsupported_version, message);
     case EAGAIN:
-    case EBUSY: return make_error(Errc::busy, message);
-    default: return make_error(Errc::io_error, message);
+    case EBUSY:
+      return make_error(Errc::busy, message);
+    default:
+      return make_error(Errc::io_error, message);
   }
 }
 
@@ -139,7 +145,8 @@ std::string encode_meta(const MetaRecord& record) {
 }
 
 Result<MetaRecord> decode_meta(std::string_view in, std::string_view name) {
-  if (in.size() < 5) return make_error(Errc::corruption, "metadata record of engine " + std::string(name) + " is truncated");
+  if (in.size() < 5)
+    return make_error(Errc::corruption, "metadata record of engine " + std::string(name) + " is truncated");
   MetaRecord record;
   record.format_version = read_u32(in, 1);
   if (static_cast<std::uint8_t>(in[0]) > kMetaRecordVersion || record.format_version > kStorageFormatVersion)
@@ -147,7 +154,8 @@ Result<MetaRecord> decode_meta(std::string_view in, std::string_view name) {
                                                      std::to_string(record.format_version) +
                                                      "; this build reads up to " +
                                                      std::to_string(kStorageFormatVersion));
-  if (in.size() < 7) return make_error(Errc::corruption, "metadata record of engine " + std::string(name) + " is truncated");
+  if (in.size() < 7)
+    return make_error(Errc::corruption, "metadata record of engine " + std::string(name) + " is truncated");
   auto flags = static_cast<std::uint8_t>(in[5]);
   record.clean_shutdown = flags & 1;
   record.nosync = flags & 2;
@@ -160,8 +168,8 @@ Result<MetaRecord> decode_meta(std::string_view in, std::string_view name) {
 
 Result<void> validate_engine_name(std::string_view name) {
   if (name.empty() || name.size() > kEngineNameBytesMax || name.find('\0') != std::string_view::npos)
-    return make_error(Errc::invalid_argument, "engine name must be 1.." + std::to_string(kEngineNameBytesMax) +
-                                                  " bytes without NUL");
+    return make_error(Errc::invalid_argument,
+                      "engine name must be 1.." + std::to_string(kEngineNameBytesMax) + " bytes without NUL");
   return ok();
 }
 
@@ -422,7 +430,8 @@ struct LmdbEnvironment::Impl {
 
   Result<void> preallocate(std::uint64_t bytes) {
     int fd = -1;
-    if (mdb_env_get_fd(env, &fd) != 0 || fd < 0) return make_error(Errc::io_error, "no file descriptor for " + directory);
+    if (mdb_env_get_fd(env, &fd) != 0 || fd < 0)
+      return make_error(Errc::io_error, "no file descriptor for " + directory);
     int rc = posix_fallocate(fd, 0, static_cast<off_t>(bytes));
     if (rc == ENOSPC)
       return make_error(Errc::disk_full, "no space left on the disk of " + directory + " to grow the storage map to " +
@@ -464,8 +473,8 @@ struct LmdbEnvironment::Impl {
       for (const Submission& s : group) needed += 2 * s.bytes;
       struct statvfs fs;
       if (statvfs(directory.c_str(), &fs) == 0 && std::uint64_t{fs.f_bavail} * fs.f_frsize < needed)
-        return make_error(Errc::disk_full, "no space left on the disk of " + directory +
-                                               ": refusing writes; reads still work");
+        return make_error(Errc::disk_full,
+                          "no space left on the disk of " + directory + ": refusing writes; reads still work");
     }
     return mdb_error(rc, "committing writes to " + directory);
   }
@@ -630,9 +639,8 @@ struct LmdbEnvironment::Impl {
     chain.erase(it);
     int rc = chain.empty() ? del_raw(txn, data, stored) : put_raw(txn, data, stored, encode_chain(chain));
     if (rc != 0) return rc;
-    bool segment_still_used = std::any_of(chain.begin(), chain.end(), [&](const auto& e) {
-      return segment_of(e.first, kSegmentIndexCount) == segment;
-    });
+    bool segment_still_used = std::any_of(
+        chain.begin(), chain.end(), [&](const auto& e) { return segment_of(e.first, kSegmentIndexCount) == segment; });
     return segment_still_used ? 0 : del_raw(txn, index, index_key(segment, stored));
   }
 
@@ -746,8 +754,9 @@ class LmdbEngine final : public Engine {
       }
       merged = std::move(next).value();
       if (merged && merged->size() > value_bytes_max) {
-        own = make_error(Errc::too_large, "merged value of " + std::to_string(merged->size()) +
-                                              " bytes is over value_bytes_max (" + std::to_string(value_bytes_max) + ")");
+        own =
+            make_error(Errc::too_large, "merged value of " + std::to_string(merged->size()) +
+                                            " bytes is over value_bytes_max (" + std::to_string(value_bytes_max) + ")");
         return 0;
       }
       return merged ? env->apply_put(txn, data_, index_, key, *merged, own)
@@ -787,17 +796,15 @@ class LmdbEngine final : public Engine {
   }
 
   Result<void> close() override {
-    if (closed_.exchange(true))
-      return make_error(Errc::precondition_failed, "engine " + name_ + " is already closed");
+    if (closed_.exchange(true)) return make_error(Errc::precondition_failed, "engine " + name_ + " is already closed");
     MetaRecord record;
     record.clean_shutdown = true;
     record.nosync = env_->options.sync_mode == SyncMode::nosync;
     record.incarnation_id = metadata_.incarnation_id;
     std::string key = meta_key(name_), value = encode_meta(record);
     // FIFO: this commits after every write submitted before close().
-    Result<void> written = env_->run([&, meta = env_->meta_dbi](MDB_txn* txn, Result<void>&) {
-      return put_raw(txn, meta, key, value);
-    });
+    Result<void> written =
+        env_->run([&, meta = env_->meta_dbi](MDB_txn* txn, Result<void>&) { return put_raw(txn, meta, key, value); });
     if (written && record.nosync) written = env_->sync_now();
     std::lock_guard lock(env_->engines_mutex);
     env_->open_engines.erase(name_);
@@ -822,7 +829,8 @@ class LmdbEngine final : public Engine {
 
 Result<FoldStats> LmdbEngine::fold(const FoldOptions& options, const FoldFn& fn) {
   SHOAL_TRYV(check_open());
-  const std::size_t chunk_keys = std::max<std::size_t>(1, options.chunk_keys ? options.chunk_keys : limits().fold_chunk_keys);
+  const std::size_t chunk_keys =
+      std::max<std::size_t>(1, options.chunk_keys ? options.chunk_keys : limits().fold_chunk_keys);
   const std::size_t chunk_bytes = limits().fold_chunk_bytes;
   FoldStats stats;
   // Every key passed on is > `after` (or >= `from` in the first chunk), which
@@ -1025,10 +1033,10 @@ Result<std::shared_ptr<LmdbEnvironment>> LmdbEnvironment::open(const std::string
     std::uint32_t format = v.mv_size == 4 ? read_u32(from_val(v), 0) : UINT32_MAX;
     if (format > kStorageFormatVersion) {
       mdb_txn_abort(txn);
-      return make_error(Errc::unsupported_version,
-                        "storage environment " + directory + " has format version " + std::to_string(format) +
-                            "; this build reads up to " + std::to_string(kStorageFormatVersion) +
-                            " (upgrade Shoal or restore a matching data directory)");
+      return make_error(Errc::unsupported_version, "storage environment " + directory + " has format version " +
+                                                       std::to_string(format) + "; this build reads up to " +
+                                                       std::to_string(kStorageFormatVersion) +
+                                                       " (upgrade Shoal or restore a matching data directory)");
     }
   } else if (rc == MDB_NOTFOUND) {
     std::string format;
@@ -1144,8 +1152,8 @@ Result<std::vector<std::string>> LmdbEnvironment::list_engines() {
 Result<void> LmdbEnvironment::flush() { return impl_->sync_now(); }
 
 LmdbStats LmdbEnvironment::stats() const {
-  return LmdbStats{impl_->commits.load(), impl_->syncs.load(), impl_->submissions.load(), impl_->map_resizes.load(),
-                   impl_->map_bytes.load(), impl_->write_map};
+  return LmdbStats{impl_->commits.load(),     impl_->syncs.load(),     impl_->submissions.load(),
+                   impl_->map_resizes.load(), impl_->map_bytes.load(), impl_->write_map};
 }
 
 const LmdbOptions& LmdbEnvironment::options() const { return impl_->options; }

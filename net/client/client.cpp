@@ -185,8 +185,7 @@ struct Client::Impl {
   std::optional<std::size_t> pick_node(const Request& r) {
     std::int64_t now = monotonic_us();
     auto usable = [&](std::size_t i) {
-      return nodes[i].unhealthy_until_us <= now &&
-             std::find(r.tried.begin(), r.tried.end(), i) == r.tried.end();
+      return nodes[i].unhealthy_until_us <= now && std::find(r.tried.begin(), r.tried.end(), i) == r.tried.end();
     };
     if (r.fixed_node) return r.tried.empty() ? r.fixed_node : std::nullopt;
     if (r.key_hash && !owners.empty()) {
@@ -335,10 +334,10 @@ std::unique_ptr<Request> make_request(Client::Impl& impl, MessageType type, std:
 
 // Decodes the typed body of a single-reply request.
 template <typename T>
-RawHandler single(MessageType type, std::function<Result<T>(std::span<const msgpack::object>)> decode,
-                  Callback<T> done, bool write) {
+RawHandler single(MessageType type, std::function<Result<T>(std::span<const msgpack::object>)> decode, Callback<T> done,
+                  bool write) {
   return [type, decode = std::move(decode), done = std::move(done), write](net::Envelope* reply,
-                                                                          const Error* failure) -> bool {
+                                                                           const Error* failure) -> bool {
     if (!reply) {
       done(*failure);
       return true;
@@ -453,8 +452,8 @@ std::unique_ptr<Request> key_request(Client::Impl& impl, net::KeyRequest request
   std::uint64_t id = impl.next_id.fetch_add(1);
   if (!request.options.timeout_ms && request.type != MessageType::replica_get)
     request.options.timeout_ms = impl.options.timeout_ms;
-  bool write = request.type == MessageType::put || request.type == MessageType::del ||
-               request.type == MessageType::update;
+  bool write =
+      request.type == MessageType::put || request.type == MessageType::del || request.type == MessageType::update;
   MessageType type = request.type;
   auto r = make_request(impl, type, id, net::encode_request(id, request),
                         single<ObjectView>(type, net::decode_object_view, std::move(done), write));
@@ -565,9 +564,8 @@ Result<std::vector<net::ReplicaView>> Client::replica_get(const Key& key) {
 
 // ---- lists ---------------------------------------------------------------------------------
 
-void Client::list_keys_async(const std::string& bucket_type, const std::string& bucket,
-                             const RequestOptions& options, std::function<void(std::vector<std::string>)> page,
-                             Callback<bool> done) {
+void Client::list_keys_async(const std::string& bucket_type, const std::string& bucket, const RequestOptions& options,
+                             std::function<void(std::vector<std::string>)> page, Callback<bool> done) {
   net::ListRequest request;
   request.type = MessageType::list_keys;
   request.bucket_type = bucket_type;
@@ -694,7 +692,7 @@ Result<net::PingReply> Client::ping_with_timeout(const std::string& node, std::u
 }
 
 Result<net::ClusterAdminReply> Client::cluster_admin(std::optional<std::string> node, const std::string& command,
-                                                    const std::vector<std::string>& arguments) {
+                                                     const std::vector<std::string>& arguments) {
   return admin<net::ClusterAdminReply>(
       *impl_, MessageType::cluster_admin, std::move(node), net::decode_cluster_admin_reply, 15'000,
       [&](std::uint64_t id) { return net::encode_cluster_admin(id, command, arguments); });
@@ -714,10 +712,11 @@ Result<void> Client::set_failpoint(const std::string& node, const std::string& n
   if (!fixed) return make_error(Errc::invalid_argument, "node " + node + " is not one this client connected to");
   SHOAL_TRYV(wait<bool>([&](Callback<bool> cb) {
     std::uint64_t id = impl_->next_id.fetch_add(1);
-    auto r = make_request(*impl_, MessageType::failpoint, id, net::encode_failpoint_request(id, name, spec),
-                          single<bool>(
-                              MessageType::failpoint, [](std::span<const msgpack::object>) -> Result<bool> { return true; },
-                              std::move(cb), false));
+    auto r =
+        make_request(*impl_, MessageType::failpoint, id, net::encode_failpoint_request(id, name, spec),
+                     single<bool>(
+                         MessageType::failpoint, [](std::span<const msgpack::object>) -> Result<bool> { return true; },
+                         std::move(cb), false));
     r->fixed_node = fixed;
     impl_->submit(std::move(r));
   }));

@@ -44,12 +44,12 @@ using net::RequestOptions;
 using Key = crdt::ObjectKey;
 
 struct ClientOptions {
-  std::vector<std::string> nodes;  // "host:port" of client sockets; at least one
-  std::uint32_t timeout_ms = 10'000;  // per attempt; also sent to the node unless the request sets one
-  std::uint32_t retries = 2;          // extra attempts on other nodes when retrying is safe
-  bool route_by_ring = true;          // read the ring and send each key to its partition's owner
-  std::size_t in_flight_max = 100'000;  // requests queued or in flight; past it calls fail with overloaded
-  std::uint32_t node_backoff_ms = 1'000;  // a node that failed is avoided this long
+  std::vector<std::string> nodes;            // "host:port" of client sockets; at least one
+  std::uint32_t timeout_ms = 10'000;         // per attempt; also sent to the node unless the request sets one
+  std::uint32_t retries = 2;                 // extra attempts on other nodes when retrying is safe
+  bool route_by_ring = true;                 // read the ring and send each key to its partition's owner
+  std::size_t in_flight_max = 100'000;       // requests queued or in flight; past it calls fail with overloaded
+  std::uint32_t node_backoff_ms = 1'000;     // a node that failed is avoided this long
   std::uint32_t connect_timeout_ms = 3'000;  // connect() fails if no node answers a ping in this time
 };
 

@@ -54,8 +54,8 @@ struct Harness {
   void open() {
     env = storage::LmdbEnvironment::open(dir.sub("lmdb")).value();
     runtime = std::make_unique<Runtime>(RuntimeOptions{});
-    collector = runtime->spawn([this] { return Result<std::unique_ptr<Actor>>(std::make_unique<Collector>(&shared)); })
-                    .value();
+    collector =
+        runtime->spawn([this] { return Result<std::unique_ptr<Actor>>(std::make_unique<Collector>(&shared)); }).value();
     auto services = std::make_shared<VnodeServices>();
     auto e = env;
     services->open_engine = [e](std::uint32_t p) { return e->open_engine(storage::vnode_engine_name(p)); };
@@ -91,8 +91,8 @@ struct Harness {
     }
     REQUIRE(runtime->send(vnode, Mail{message, collector}));
     std::unique_lock lock(shared.mutex);
-    REQUIRE(shared.cv.wait_for(lock, std::chrono::seconds(5),
-                               [&] { return shared.messages.size() >= before + replies; }));
+    REQUIRE(
+        shared.cv.wait_for(lock, std::chrono::seconds(5), [&] { return shared.messages.size() >= before + replies; }));
     std::vector<net::Envelope> out;
     for (std::size_t i = before; i < before + replies; ++i)
       out.push_back(net::decode_envelope(shared.messages[i], codec::kDefaultLimits).value());

@@ -60,8 +60,8 @@ struct ProcessResult {
 // Runs a program to completion, capturing stdout and stderr; `input` goes to stdin.
 inline ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input = {},
                                  int timeout_s = 60) {
-  std::string dir = std::filesystem::temp_directory_path() / ("shoal-run-" + std::to_string(::getpid()) + "-" +
-                                                              std::to_string(std::rand()));
+  std::string dir = std::filesystem::temp_directory_path() /
+                    ("shoal-run-" + std::to_string(::getpid()) + "-" + std::to_string(std::rand()));
   std::filesystem::create_directories(dir);
   std::string out_path = dir + "/out", err_path = dir + "/err", in_path = dir + "/in";
   { std::ofstream(in_path) << input; }
@@ -187,13 +187,23 @@ class Cluster {
   }
 
   std::vector<std::string> argv(const Node& n) const {
-    std::vector<std::string> a = {bin_dir() + "/shoald", "--name", n.name, "--client-listen", n.client_address(),
-                                  "--data", n.data_dir, "--cluster", n.cluster_list.empty() ? members() : n.cluster_list,
-                                  "--cluster-secret", n.secret,
-                                  "--cluster-name", n.cluster_name, "--enable-failpoints"};
+    std::vector<std::string> a = {bin_dir() + "/shoald",
+                                  "--name",
+                                  n.name,
+                                  "--client-listen",
+                                  n.client_address(),
+                                  "--data",
+                                  n.data_dir,
+                                  "--cluster",
+                                  n.cluster_list.empty() ? members() : n.cluster_list,
+                                  "--cluster-secret",
+                                  n.secret,
+                                  "--cluster-name",
+                                  n.cluster_name,
+                                  "--enable-failpoints"};
     // Fast failure detection unless the test sets its own.
-    for (const auto& [flag, value] : {std::pair<std::string, std::string>{"--heartbeat-interval-ms", "100"},
-                                      {"--peer-down-after-ms", "1000"}}) {
+    for (const auto& [flag, value] :
+         {std::pair<std::string, std::string>{"--heartbeat-interval-ms", "100"}, {"--peer-down-after-ms", "1000"}}) {
       if (std::find(extra_.begin(), extra_.end(), flag) == extra_.end()) {
         a.push_back(flag);
         a.push_back(value);
@@ -247,8 +257,7 @@ class Cluster {
         auto r = run_process({bin_dir() + "/shoal", "-h", nodes_[i].client_address(), "status", "--json"});
         std::size_t running = 0;
         for (const auto& n : nodes_) running += n.pid > 0;
-        all = r.exit_code == 0 &&
-              r.out.find("\"members_reachable\": " + std::to_string(running)) != std::string::npos;
+        all = r.exit_code == 0 && r.out.find("\"members_reachable\": " + std::to_string(running)) != std::string::npos;
       }
       if (all) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -23,11 +23,13 @@ using Clock = std::chrono::steady_clock;
 
 void shell_ok(Cluster& cluster, std::size_t node, std::vector<std::string> args) {
   auto r = cluster.shell(node, args);
-  INFO("shoal " << [&] {
-    std::string s;
-    for (const auto& a : args) s += a + " ";
-    return s;
-  }() << "\nstdout: " << r.out << "\nstderr: " << r.err);
+  INFO("shoal " <<
+       [&] {
+         std::string s;
+         for (const auto& a : args) s += a + " ";
+         return s;
+       }()
+                << "\nstdout: " << r.out << "\nstderr: " << r.err);
   REQUIRE(r.exit_code == 0);
 }
 
@@ -106,7 +108,8 @@ TEST_CASE("a live cluster grows from 3 to 5 nodes and shrinks back to 3 under wr
       ++attempts;
       client::PutOptions put;
       put.request = w2;
-      if (c->put(Key{"default", "grow", "k" + std::to_string(i)}, "v" + std::to_string(i), put)) acked_keys.push_back(i);
+      if (c->put(Key{"default", "grow", "k" + std::to_string(i)}, "v" + std::to_string(i), put))
+        acked_keys.push_back(i);
       std::string set = "s" + std::to_string(i % 8);
       std::string element = "e" + std::to_string(i);
       if (c->update(Key{"sets", "grow", set}, crdt::Orswot::Op::add(element), std::nullopt, w2))
@@ -297,7 +300,8 @@ TEST_CASE("force-remove of the dead claimant rebuilds its partitions on n_val li
   cluster.start_all();
   auto c = cluster.client({1, 2, 3});
   constexpr int kKeys = 300;
-  for (int i = 0; i < kKeys; ++i) REQUIRE(c->put(Key{"default", "fr", "k" + std::to_string(i)}, "v" + std::to_string(i)));
+  for (int i = 0; i < kKeys; ++i)
+    REQUIRE(c->put(Key{"default", "fr", "k" + std::to_string(i)}, "v" + std::to_string(i)));
   // n1, the lowest-named member, is the claimant; it dies, and n2 takes over.
   const std::string dead = cluster.node(0).name;
   cluster.kill9(0);
@@ -444,7 +448,11 @@ TEST_CASE("bucket types are created, updated and listed at run time and survive 
   shell_ok(cluster, 0, {"admin", "bucket-type", "create", "carts", "--props", R"({"datatype": "set", "n_val": 3})"});
   // Visible on every node within seconds.
   for (std::size_t i = 0; i < 3; ++i) {
-    CHECK(eventually([&] { return cluster.shell(i, {"admin", "bucket-type", "show", "carts"}).exit_code == 0; }, 5'000));
+    CHECK(eventually(
+        [&] {
+          return cluster.shell(i, {"admin", "bucket-type", "show", "carts"}).exit_code == 0;
+        },
+        5'000));
   }
   auto list = cluster.shell(1, {"admin", "bucket-type", "list", "--json"});
   CHECK(list.out.find("\"carts\"") != std::string::npos);

@@ -125,14 +125,16 @@ Result<std::uint64_t> parse_duration_ms(std::string_view text) {
   std::uint64_t n = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
   if (ec != std::errc{} || end == text.data())
-    return shoal::make_error(Errc::invalid_argument, "duration '" + std::string(text) + "' must be like 30s, 5m, 250ms");
+    return shoal::make_error(Errc::invalid_argument,
+                             "duration '" + std::string(text) + "' must be like 30s, 5m, 250ms");
   std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
   if (unit.empty() || unit == "s") return n * 1000;
   if (unit == "ms") return n;
   if (unit == "m") return n * 60'000;
   if (unit == "h") return n * 3'600'000;
   if (unit == "d") return n * 86'400'000;
-  return shoal::make_error(Errc::invalid_argument, "duration unit '" + std::string(unit) + "' must be ms, s, m, h or d");
+  return shoal::make_error(Errc::invalid_argument,
+                           "duration unit '" + std::string(unit) + "' must be ms, s, m, h or d");
 }
 
 bool parse_bool_text(const std::string& text, const std::string& flag) {
@@ -177,7 +179,8 @@ Result<std::vector<std::string>> take_options(const std::vector<std::string>& ar
     } else if (a == "--timeout-ms") {
       SHOAL_TRY(v, value());
       SHOAL_TRY(ms, parse_duration_ms(v + "ms"));
-      if (ms == 0 || ms > net::kTimeoutMsMax) return shoal::make_error(Errc::invalid_argument, "--timeout-ms out of range");
+      if (ms == 0 || ms > net::kTimeoutMsMax)
+        return shoal::make_error(Errc::invalid_argument, "--timeout-ms out of range");
       s.options.timeout_ms = static_cast<std::uint32_t>(ms);
     } else if (a == "--ttl") {
       SHOAL_TRY(v, value());
@@ -231,14 +234,22 @@ std::string printable(std::string_view bytes) {
 
 std::string tag_name(crdt::TypeTag tag) {
   switch (tag) {
-    case crdt::TypeTag::pn_counter: return "counter";
-    case crdt::TypeTag::orswot: return "set";
-    case crdt::TypeTag::lww_register: return "register";
-    case crdt::TypeTag::mv_register: return "mvregister";
-    case crdt::TypeTag::flag: return "flag";
-    case crdt::TypeTag::map: return "map";
-    case crdt::TypeTag::hll: return "hll";
-    default: return "?";
+    case crdt::TypeTag::pn_counter:
+      return "counter";
+    case crdt::TypeTag::orswot:
+      return "set";
+    case crdt::TypeTag::lww_register:
+      return "register";
+    case crdt::TypeTag::mv_register:
+      return "mvregister";
+    case crdt::TypeTag::flag:
+      return "flag";
+    case crdt::TypeTag::map:
+      return "map";
+    case crdt::TypeTag::hll:
+      return "hll";
+    default:
+      return "?";
   }
 }
 
@@ -246,8 +257,8 @@ Result<crdt::TypeTag> parse_tag(std::string_view name) {
   for (auto tag : {crdt::TypeTag::pn_counter, crdt::TypeTag::orswot, crdt::TypeTag::lww_register,
                    crdt::TypeTag::mv_register, crdt::TypeTag::flag, crdt::TypeTag::map, crdt::TypeTag::hll})
     if (tag_name(tag) == name) return tag;
-  return shoal::make_error(Errc::invalid_argument, "field type '" + std::string(name) +
-                                                       "' must be counter, set, register, flag, map or hll");
+  return shoal::make_error(Errc::invalid_argument,
+                           "field type '" + std::string(name) + "' must be counter, set, register, flag, map or hll");
 }
 
 void value_json(JsonWriter& w, const crdt::AnyValue& value) {
@@ -377,8 +388,7 @@ int print_view(const Settings& s, const net::ObjectView& view, bool is_write) {
               << "\n";
     for (const auto& [k, v] : sib.user_metadata) std::cout << "meta " << k << ": " << printable(v) << "\n";
   } else {
-    std::cout << view.siblings.size()
-              << " siblings (concurrent writes; resolve by writing back with --context):\n";
+    std::cout << view.siblings.size() << " siblings (concurrent writes; resolve by writing back with --context):\n";
     for (std::size_t i = 0; i < view.siblings.size(); ++i) {
       const auto& sib = view.siblings[i];
       std::cout << "[" << i + 1 << "] " << printable(sib.value) << "   (" << sib.content_type << ", "
@@ -456,7 +466,8 @@ Result<crdt::AnyOp> field_op(crdt::TypeTag type, const std::vector<std::string>&
       SHOAL_TRYV(need(2));
       if (op == "add") return crdt::AnyOp{crdt::Hll::Op::add(words[at + 1])};
       break;
-    default: break;
+    default:
+      break;
   }
   return shoal::make_error(Errc::invalid_argument, "unknown " + tag_name(type) + " operation '" + op + "'");
 }
@@ -586,7 +597,13 @@ std::string human_bytes(std::uint64_t bytes) {
 void transfers_json(JsonWriter& j, const std::vector<net::TransferView>& transfers) {
   j.begin_array();
   for (const auto& t : transfers) {
-    j.begin_object().key("partition").number(std::int64_t{t.partition}).key("from").string(t.from).key("to").string(t.to);
+    j.begin_object()
+        .key("partition")
+        .number(std::int64_t{t.partition})
+        .key("from")
+        .string(t.from)
+        .key("to")
+        .string(t.to);
     j.key("state").string(t.state).key("keys_sent").number(static_cast<std::int64_t>(t.keys_sent));
     j.key("bytes_sent").number(static_cast<std::int64_t>(t.bytes_sent));
     j.key("keys_estimate").number(static_cast<std::int64_t>(t.keys_estimate));
@@ -600,8 +617,9 @@ void print_transfer_line(const net::TransferView& t) {
   if (t.keys_estimate > 0) {
     double done = std::min(1.0, static_cast<double>(t.keys_sent) / static_cast<double>(t.keys_estimate));
     int filled = static_cast<int>(done * 20);
-    bar = "[" + std::string(static_cast<std::size_t>(filled), '#') + std::string(static_cast<std::size_t>(20 - filled), '.') +
-          "] " + std::to_string(static_cast<int>(done * 100)) + "%";
+    bar = "[" + std::string(static_cast<std::size_t>(filled), '#') +
+          std::string(static_cast<std::size_t>(20 - filled), '.') + "] " +
+          std::to_string(static_cast<int>(done * 100)) + "%";
   } else {
     bar = "[" + std::string(20, '.') + "]   ";
   }
@@ -643,8 +661,14 @@ int admin_cluster(Client& client, const std::vector<std::string>& w, const Setti
     transfers_json(j, reply.transfers);
     j.key("ownership").begin_array();
     for (const auto& o : reply.ownership)
-      j.begin_object().key("node").string(o.node).key("partitions_now").number(std::int64_t{o.partitions_now})
-          .key("partitions_after").number(std::int64_t{o.partitions_after}).end_object();
+      j.begin_object()
+          .key("node")
+          .string(o.node)
+          .key("partitions_now")
+          .number(std::int64_t{o.partitions_now})
+          .key("partitions_after")
+          .number(std::int64_t{o.partitions_after})
+          .end_object();
     j.end_array().end_object();
     std::cout << j.str() << "\n";
     return kOk;
@@ -654,8 +678,8 @@ int admin_cluster(Client& client, const std::vector<std::string>& w, const Setti
       std::cout << "Staged changes:\n";
       for (const auto& c : reply.staged) std::cout << "  " << c << "\n";
     }
-    std::cout << (command == "plan" ? "Transfers this plan makes" : "Transfers started") << " (" << reply.transfers.size()
-              << "):\n";
+    std::cout << (command == "plan" ? "Transfers this plan makes" : "Transfers started") << " ("
+              << reply.transfers.size() << "):\n";
     for (const auto& t : reply.transfers)
       std::printf("  %4u  %s -> %s%s\n", t.partition, t.from.c_str(), t.to.c_str(),
                   t.state == "repair" ? "  (rebuilt from the surviving replicas)" : "");
@@ -734,7 +758,8 @@ int run(Client& client, std::vector<std::string> args, Settings s) {
   if (w.empty()) return kOk;
   const std::string& cmd = w[0];
   auto key_at = [&](std::size_t i) -> Result<Key> {
-    if (w.size() <= i) return shoal::make_error(Errc::invalid_argument, "missing TYPE/BUCKET/KEY (see help " + cmd + ")");
+    if (w.size() <= i)
+      return shoal::make_error(Errc::invalid_argument, "missing TYPE/BUCKET/KEY (see help " + cmd + ")");
     return shoal::client::parse_key(w[i]);
   };
   auto update = [&](const Key& key, crdt::AnyOp op, std::optional<std::string> context) -> int {
@@ -884,7 +909,15 @@ int run(Client& client, std::vector<std::string> args, Settings s) {
     auto r = client.ping(s.hosts.front());
     if (!r) return fail(r.error());
     if (s.json) {
-      std::cout << JsonWriter().begin_object().key("node").string(r.value().node).key("version").string(r.value().version).end_object().str() << "\n";
+      std::cout << JsonWriter()
+                       .begin_object()
+                       .key("node")
+                       .string(r.value().node)
+                       .key("version")
+                       .string(r.value().version)
+                       .end_object()
+                       .str()
+                << "\n";
     } else {
       std::cout << "pong from " << r.value().node << " (" << r.value().version << ")\n";
     }
@@ -908,7 +941,8 @@ int run(Client& client, std::vector<std::string> args, Settings s) {
       std::cout << j.str() << "\n";
     } else {
       for (const auto& [name, value] : r.value()) {
-        std::printf("%-28s %s\n", name.c_str(), value.is_text ? value.text.c_str() : std::to_string(value.number).c_str());
+        std::printf("%-28s %s\n", name.c_str(),
+                    value.is_text ? value.text.c_str() : std::to_string(value.number).c_str());
       }
     }
     return kOk;
@@ -922,10 +956,22 @@ int run(Client& client, std::vector<std::string> args, Settings s) {
       j.begin_object().key("cluster").string(ring.cluster).key("ring_size").number(std::int64_t{ring.ring_size});
       j.key("partitions").begin_array();
       for (std::size_t i = 0; i < ring.owners.size(); ++i)
-        j.begin_object().key("index").number(static_cast<std::int64_t>(i)).key("owner").string(ring.owners[i]).end_object();
+        j.begin_object()
+            .key("index")
+            .number(static_cast<std::int64_t>(i))
+            .key("owner")
+            .string(ring.owners[i])
+            .end_object();
       j.end_array().key("members").begin_array();
       for (const auto& m : ring.members)
-        j.begin_object().key("node").string(m.node).key("status").string(m.status).key("location").string(m.location).end_object();
+        j.begin_object()
+            .key("node")
+            .string(m.node)
+            .key("status")
+            .string(m.status)
+            .key("location")
+            .string(m.location)
+            .end_object();
       j.end_array().key("bucket_types").begin_object();
       for (const auto& [name, props] : ring.bucket_types) j.key(name).string(props);
       j.end_object().end_object();
@@ -950,9 +996,22 @@ int run(Client& client, std::vector<std::string> args, Settings s) {
       JsonWriter j;
       j.begin_object().key("views").begin_array();
       for (const auto& v : r.value()) {
-        j.begin_object().key("viewer").string(v.viewer).key("answered").boolean(v.answered).key("members").begin_array();
+        j.begin_object()
+            .key("viewer")
+            .string(v.viewer)
+            .key("answered")
+            .boolean(v.answered)
+            .key("members")
+            .begin_array();
         for (const auto& m : v.members)
-          j.begin_object().key("node").string(m.node).key("status").string(m.status).key("reachable").boolean(m.reachable).end_object();
+          j.begin_object()
+              .key("node")
+              .string(m.node)
+              .key("status")
+              .string(m.status)
+              .key("reachable")
+              .boolean(m.reachable)
+              .end_object();
         j.end_array().end_object();
       }
       j.end_array().end_object();
@@ -977,8 +1036,9 @@ int run(Client& client, std::vector<std::string> args, Settings s) {
   }
   if (cmd == "admin") {
     if (w.size() < 3 || w[1] != "replica-get")
-      return fail("usage: admin replica-get TYPE/BUCKET/KEY | failpoint NAME SPEC | cluster ... | transfers | "
-                  "bucket-type ... (see help admin)");
+      return fail(
+          "usage: admin replica-get TYPE/BUCKET/KEY | failpoint NAME SPEC | cluster ... | transfers | "
+          "bucket-type ... (see help admin)");
     auto key = key_at(2);
     if (!key) return fail(key.error());
     auto r = client.replica_get(key.value());
@@ -1078,7 +1138,8 @@ int interactive(Client& client, const Settings& s) {
   if (!history.empty()) read_history(history.c_str());
   rl_attempted_completion_function = completion;
   auto ping = client.ping(s.hosts.front());
-  std::cout << "Shoal shell — " << (ping ? "connected to " + ping.value().node : "no answer yet from " + s.hosts.front())
+  std::cout << "Shoal shell — "
+            << (ping ? "connected to " + ping.value().node : "no answer yet from " + s.hosts.front())
             << ". Type help for commands, quit to leave.\n";
   for (;;) {
     char* raw = readline("shoal> ");
