@@ -395,7 +395,9 @@ void Router::handle_cluster_admin(const Origin& origin, std::uint64_t request_id
                                   const net::Envelope& envelope) {
   auto request = net::decode_cluster_admin(envelope.body);
   if (!request) return reply_error(origin, request_id, request.error());
-  auto [command, args] = std::move(request).value();
+  // Named variables, not a structured binding: lambdas below capture them.
+  std::string command = std::move(request.value().first);
+  std::vector<std::string> args = std::move(request.value().second);
   auto arity = [&](std::size_t min, std::size_t max) {
     if (args.size() >= min && args.size() <= max) return true;
     reply_error(origin, request_id,
@@ -832,7 +834,10 @@ net::ClusterAdminReply Router::local_transfers() const {
 void Router::handle_bucket_type_admin(const Origin& origin, std::uint64_t request_id, const net::Envelope& envelope) {
   auto request = net::decode_bucket_type_admin(envelope.body);
   if (!request) return reply_error(origin, request_id, request.error());
-  const auto& [command, name, properties] = request.value();
+  // Named references, not a structured binding: lambdas below capture them.
+  const std::string& command = request.value().command;
+  const std::string& name = request.value().name;
+  const std::string& properties = request.value().properties;
   auto answer_types = [&](std::string message, std::vector<std::pair<std::string, std::string>> types) {
     answer_origin(origin, net::encode_bucket_type_admin_reply(
                               request_id, net::BucketTypeAdminReply{std::move(message), std::move(types)}));
