@@ -53,7 +53,14 @@ std::uint32_t Router::ensure_peer(const std::string& node) {
   link.dealer->set(zmq::sockopt::reconnect_ivl, 100);
   link.dealer->set(zmq::sockopt::reconnect_ivl_max, 1000);
   const auto hb_us = std::int64_t{config.heartbeat_interval_ms} * 1000;
-  link.detector = PhiAccrualDetector(PhiOptions{8.0, 200, std::max<std::int64_t>(hb_us / 5, 10'000), hb_us, hb_us});
+  // Heartbeats queue behind other traffic and wait for a busy router's
+  // tick, so a pause of two intervals (at least 1 s) is normal, and the
+  // deviation has a floor of half an interval: with the default 500 ms
+  // heartbeats a silent peer is suspected after ~2.8 s (the hard limit,
+  // --peer-down-after-ms, is 3 s), later when its heartbeats have been
+  // irregular, sooner with shorter heartbeat intervals.
+  link.detector = PhiAccrualDetector(PhiOptions{8.0, 200, std::max<std::int64_t>(hb_us / 2, 100'000),
+                                                std::max<std::int64_t>(2 * hb_us, 1'000'000), hb_us});
   // Bind our own host as the source address, so a node on 127.0.0.2 really
   // talks from 127.0.0.2 (partitions drop by source address). A DEALER is
   // read on every tick, not polled: it only ever receives handshake replies

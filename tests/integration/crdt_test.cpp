@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -28,6 +29,8 @@ struct Pinned {
 void concurrently(Pinned& pinned, int ops, const std::function<crdt::AnyOp(std::size_t client, int i)>& make_op,
                   const Key& key) {
   std::atomic<int> failures{0};
+  std::mutex error_mutex;
+  std::string first_error;
   std::vector<std::thread> threads;
   for (std::size_t c = 0; c < pinned.clients.size(); ++c) {
     threads.emplace_back([&, c] {
@@ -38,11 +41,17 @@ void concurrently(Pinned& pinned, int ops, const std::function<crdt::AnyOp(std::
         pinned.clients[c]->update_async(key, make_op(c, i), std::nullopt, {},
                                         [promise](Result<net::ObjectView> r) { promise->set_value(std::move(r)); });
       }
-      for (auto& f : futures)
-        if (!f.get()) ++failures;
+      for (auto& f : futures) {
+        auto r = f.get();
+        if (r) continue;
+        ++failures;
+        std::lock_guard lock(error_mutex);
+        if (first_error.empty()) first_error = r.error().to_string();
+      }
     });
   }
   for (auto& t : threads) t.join();
+  INFO("first error: " << first_error);
   REQUIRE(failures.load() == 0);
 }
 

@@ -218,7 +218,11 @@ TEST_CASE("handoffs whose sender, then receiver, is killed with -9 complete afte
   constexpr int kKeys = 2000;
   std::vector<std::future<Result<net::ObjectView>>> writes;
   for (int i = 0; i < kKeys; ++i) writes.push_back(c->put_future(Key{"default", "hk", "k" + std::to_string(i)}, value));
-  for (auto& w : writes) REQUIRE(w.get());
+  for (auto& w : writes) {
+    auto r = w.get();
+    INFO((r ? std::string("ok") : r.error().to_string()));
+    REQUIRE(r);
+  }
 
   std::size_t n4 = start_and_join(cluster, 0);
   commit(cluster, 0);
