@@ -969,6 +969,7 @@ void Router::tick() {
   gossip_tick();
   join_tick();
   retire_tick();
+  forget_exited_tick();
   schedule_transfers();
   for (auto& link : peers_) {
     if (link.retired) continue;

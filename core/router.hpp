@@ -221,6 +221,8 @@ class Router final : public Actor, public MembershipHost {
   void start_join(const Origin& origin, std::uint64_t request_id, const std::string& seed);
   void join_tick();
   void retire_tick();
+  // The claimant marks `removed` a member that left, holds nothing and has stopped.
+  void forget_exited_tick();
   void persist(const std::string& file, const std::string& bytes);
   void persist_repairs();
   void add_repairs(const ring::Ring& previous, const ring::Ring& next);

@@ -668,6 +668,27 @@ void Router::retire_tick() {
   services_->request_exit();
 }
 
+void Router::forget_exited_tick() {
+  if (!is_claimant()) return;
+  for (const auto& member : ring_.members()) {
+    if (member.status != ring::MemberStatus::exiting || member.node == self() || reachable(member.node)) continue;
+    if (!ring_.partitions_of(member.node).empty()) continue;
+    bool involved = false;
+    for (const auto& t : ring_.pending_transfers()) involved |= t.from == member.node || t.to == member.node;
+    if (involved) continue;
+    // It handed everything off and stopped (or cannot be reached, which
+    // changes nothing: it owns nothing, and a removed node that comes back
+    // stops, as a node that left does).
+    auto next = ring_.set_status(member.node, ring::MemberStatus::removed, self());
+    if (!next) {
+      spdlog::debug("marking {} removed: {}", member.node, next.error().to_string());
+      return;
+    }
+    spdlog::info("member {} left the cluster and stopped: removed from the ring", member.node);
+    return apply_ring(std::move(next).value(), true);  // one per tick: apply_ring changes ring_
+  }
+}
+
 void Router::cancel_stale_handoffs() {
   std::vector<std::uint64_t> stale;
   for (const auto& [p, id] : handoffs_) {

@@ -338,7 +338,11 @@ Result<Ring> Ring::set_status(std::string_view node, MemberStatus status, const 
   if (it == next.members.end()) return make_error(Errc::not_found, "node " + std::string(node) + " is not a member");
   const bool to_down = status == MemberStatus::down && owns_partitions(it->status);
   const bool back_up = status == MemberStatus::valid && it->status == MemberStatus::down;
-  if (!to_down && !back_up)
+  // A member that left is forgotten once it holds nothing and takes part in no transfer.
+  bool forget = status == MemberStatus::removed && it->status == MemberStatus::exiting;
+  for (const auto& owner : next.owners) forget = forget && owner.node != node;
+  for (const auto& t : next.transfers) forget = forget && !(t.pending() && (t.from == node || t.to == node));
+  if (!to_down && !back_up && !forget)
     return make_error(Errc::precondition_failed,
                       "cannot mark " + std::string(node) + " " + std::string(member_status_name(status)) + " while " +
                           std::string(member_status_name(it->status)) + "; use join, leave or force_remove");

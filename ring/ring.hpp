@@ -123,7 +123,8 @@ class Ring {
   // Ownership moves; a joining node with nothing left to receive becomes
   // valid, a leaving node with nothing left becomes exiting.
   Result<Ring> complete_transfer(Partition partition, const crdt::Actor& actor) const;
-  // Operator-visible status such as down (and back to valid).
+  // Operator-visible status such as down (and back to valid), and removed
+  // for an exiting member that owns nothing and is in no pending transfer.
   Result<Ring> set_status(std::string_view node, MemberStatus status, const crdt::Actor& actor) const;
 
   // Commutative, associative, idempotent. Fails only for rings of different

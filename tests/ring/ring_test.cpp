@@ -108,6 +108,16 @@ TEST_CASE("leave hands every partition away, then the node is exiting", "[ring]"
   CHECK(done.partitions_of(leaver).empty());
   CHECK(done.member(leaver)->status == MemberStatus::exiting);
   CHECK(done.leave(leaver, leaver).error().code == Errc::precondition_failed);
+
+  // Not forgotten while it still takes part in a transfer; then removed.
+  CHECK(plan.ring.set_status(leaver, MemberStatus::removed, leaver).error().code == Errc::precondition_failed);
+  Ring forgotten = must(done.set_status(leaver, MemberStatus::removed, "node0@127.0.0.1:7000"));
+  CHECK(forgotten.member(leaver)->status == MemberStatus::removed);
+  CHECK(must(Ring::merge(done, forgotten)).member(leaver)->status == MemberStatus::removed);
+  CHECK(must(Ring::merge(forgotten, done)).member(leaver)->status == MemberStatus::removed);
+  // Only an exiting member is forgotten this way.
+  CHECK(done.set_status("node2@127.0.0.1:7002", MemberStatus::removed, leaver).error().code ==
+        Errc::precondition_failed);
 }
 
 TEST_CASE("force_remove reassigns at once, replace hands over exactly", "[ring]") {
