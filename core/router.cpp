@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 
 #include "base/failpoint.hpp"
 #include "base/hash.hpp"
@@ -104,7 +106,22 @@ Router::Router(std::shared_ptr<RouterServices> services)
       ring_(*services_->cluster->ring()),
       metadata_(services_->cluster->metadata()),
       bucket_types_(services_->cluster->bucket_types()),
-      settled_ring_(ring_) {}
+      settled_ring_(ring_) {
+  // The ring as it was when no transfer was pending: repairs are computed
+  // against it when the ring settles again, so it must survive a restart
+  // in the middle of a change (else a restarted node would compare the new
+  // ring with itself and never fetch the preference lists it gained).
+  std::ifstream in(services_->config.data_dir + "/settled_ring", std::ios::binary);
+  if (!in) return;
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto settled = ring::Ring::decode(bytes);
+  if (settled && settled.value().cluster_name() == ring_.cluster_name() &&
+      settled.value().partition_count() == ring_.partition_count())
+    settled_ring_ = std::move(settled).value();
+  else
+    spdlog::warn("ignoring {}/settled_ring: {}", services_->config.data_dir,
+                 settled ? "it belongs to another ring" : settled.error().to_string());
+}
 
 Router::~Router() = default;
 

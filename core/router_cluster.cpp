@@ -179,8 +179,10 @@ void Router::apply_ring(ring::Ring next, bool gossip_now) {
   if (next.pending_transfers().empty()) {
     if (!adopted) add_repairs(settled_ring_, next);
     settled_ring_ = next;
+    persist("settled_ring", settled_ring_.encode());
   } else if (adopted) {
     settled_ring_ = next;
+    persist("settled_ring", settled_ring_.encode());
   }
   ring_ = std::move(next);
   services_->cluster->publish_ring(ring_);
