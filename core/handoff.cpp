@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <chrono>
 #include <map>
 #include <tuple>
 
@@ -15,11 +14,6 @@ namespace shoal::core {
 using net::MessageType;
 
 namespace {
-
-std::int64_t steady_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // The handoff's reads have their own timer kind and attempt counter: a page
 // is read while the previous batch is on its way, so both run at once.
@@ -42,7 +36,7 @@ HandoffCoordinator::HandoffCoordinator(MembershipHost& host, std::uint64_t id, s
     : Coordinator(host, id, 0), membership_(host), partition_(partition), target_(std::move(target)) {}
 
 void HandoffCoordinator::start() {
-  window_start_us_ = steady_us();
+  window_start_us_ = membership_.monotonic_us();
   VnodeHandoffMode mode{partition_, true};
   (void)host_.send_to_vnode(ring::PreflistEntry{partition_, host_.self(), ring::Role::primary, {}}, encode(id_, mode));
   spdlog::info("handoff of partition {} to {} started", partition_, target_);
@@ -69,7 +63,7 @@ void HandoffCoordinator::next_step() {
     // Everything read and every write passed on is stored on the target.
     copied_ = true;
     phase_ = Phase::draining;
-    drain_until_us_ = steady_us() + std::int64_t{membership_.transfer_grace_ms()} * 1000;
+    drain_until_us_ = membership_.monotonic_us() + std::int64_t{membership_.transfer_grace_ms()} * 1000;
     spdlog::info("handoff of partition {} to {}: {} keys, {} bytes copied; moving ownership", partition_, target_,
                  keys_sent_, bytes_sent_);
     membership_.transfer_copied(partition_);
@@ -77,7 +71,7 @@ void HandoffCoordinator::next_step() {
   // Draining: writes that reach this node late are still passed on until
   // the grace period ends. A batch sent meanwhile makes older timers stale,
   // so the timer is set again at every step.
-  if (std::int64_t left_us = drain_until_us_ - steady_us(); left_us > 0) {
+  if (std::int64_t left_us = drain_until_us_ - membership_.monotonic_us(); left_us > 0) {
     host_.set_timer(id_, static_cast<std::uint32_t>(left_us / 1000) + 1, attempt_tag(kStepTimer, ++attempt_));
     return;
   }
@@ -108,7 +102,8 @@ void HandoffCoordinator::ask_page() {
 
 void HandoffCoordinator::send_batch() {
   // Throttle: at most transfer_bytes_per_s on average since the start.
-  if (auto wait = transfer_wait_ms(membership_.transfer_bytes_per_s(), window_start_us_, steady_us(), window_bytes_);
+  if (auto wait = transfer_wait_ms(membership_.transfer_bytes_per_s(), window_start_us_, membership_.monotonic_us(),
+                                   window_bytes_);
       wait > 0) {
     host_.set_timer(id_, wait, attempt_tag(kStepTimer, ++attempt_));
     return;
@@ -245,7 +240,7 @@ RepairCoordinator::RepairCoordinator(MembershipHost& host, std::uint64_t id, std
 
 void RepairCoordinator::start() {
   spdlog::info("repair of partition {} from {} source replicas started", partition_, sources_.size());
-  start_us_ = steady_us();
+  start_us_ = membership_.monotonic_us();
   ask_page();
 }
 
@@ -268,7 +263,8 @@ void RepairCoordinator::ask_page() {
     finish();
     return;
   }
-  if (auto wait = transfer_wait_ms(membership_.transfer_bytes_per_s(), start_us_, steady_us(), bytes_); wait > 0) {
+  if (auto wait = transfer_wait_ms(membership_.transfer_bytes_per_s(), start_us_, membership_.monotonic_us(), bytes_);
+      wait > 0) {
     host_.set_timer(id_, wait, attempt_tag(kStepTimer, ++attempt_));
     return;
   }

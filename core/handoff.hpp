@@ -46,6 +46,8 @@ class MembershipHost : public CoordinatorHost {
   // The coordinator is done (after its grace period, or on failure).
   virtual void transfer_finished(std::uint32_t partition, bool repair, const Result<void>& outcome) = 0;
   virtual std::uint64_t transfer_bytes_per_s() const = 0;
+  // The node's monotonic clock (base/clock.hpp), for throttles and grace periods.
+  virtual std::int64_t monotonic_us() const = 0;
   virtual std::uint32_t transfer_grace_ms() const = 0;
   // The transfers this node runs (sends or repairs), with their progress.
   virtual net::ClusterAdminReply local_transfers() const = 0;

@@ -186,7 +186,7 @@ class Router final : public Actor, public MembershipHost {
   void log_refusal(const std::string& node, const std::string& reason);
   std::string encode_status_reply(std::uint64_t request_id);
   net::RingView ring_view() const;
-  std::int64_t monotonic_us() const { return services_->clock->monotonic_us(); }
+  std::int64_t monotonic_us() const override { return services_->clock->monotonic_us(); }
 
   // ---- membership (router_cluster.cpp) ----
   struct StagedChange {

@@ -48,6 +48,24 @@ void stamp_registers(crdt::AnyOp& op, crdt::HlcTimestamp now) {
   }
 }
 
+// Whether a stored key hashes into `key_partition` of a ring of `ring_size`
+// partitions (a fold for one preference list's keys).
+bool in_key_partition(const storage::StorageKeyParts& parts, std::uint32_t key_partition, std::uint32_t ring_size) {
+  return ring::partition_of(shoal::key_hash(parts.bucket_type, parts.bucket, parts.key), ring_size) == key_partition;
+}
+
+// A fold reply's status and end: an error ends the fold.
+template <typename Reply>
+void set_fold_outcome(Reply& r, const Result<storage::FoldStats>& folded) {
+  if (!folded) {
+    r.status = ReplyStatus::error;
+    r.error = folded.error();
+    r.done = true;
+  } else {
+    r.done = !folded.value().stopped;
+  }
+}
+
 }  // namespace
 
 crdt::Object merge_replicas(crdt::Object current, const crdt::Object& incoming, const BucketProps& props) {
@@ -381,22 +399,13 @@ void Vnode::handle_fold_objects(ActorContext& ctx, Mail& mail, const net::Envelo
     if (++visited >= kFoldKeysVisitedMax) capped = true;
     if (fold.key_partition != kAllKeyPartitions) {
       auto parts = storage::decode_storage_key(skey);
-      if (!parts ||
-          ring::partition_of(shoal::key_hash(parts.value().bucket_type, parts.value().bucket, parts.value().key),
-                             fold.ring_size) != fold.key_partition)
-        return !capped;
+      if (!parts || !in_key_partition(parts.value(), fold.key_partition, fold.ring_size)) return !capped;
     }
     r.objects.emplace_back(value);
     bytes += value.size();
     return r.objects.size() < fold.limit_keys && bytes < fold.limit_bytes && !capped;
   });
-  if (!folded) {
-    r.status = ReplyStatus::error;
-    r.error = folded.error();
-    r.done = true;
-  } else {
-    r.done = !folded.value().stopped;
-  }
+  set_fold_outcome(r, folded);
   if (auto count = engine_->key_count()) r.keys_estimate = count.value();
   reply(ctx, mail, encode(env.request_id, r));
 }
@@ -612,9 +621,7 @@ void Vnode::handle_fold(ActorContext& ctx, Mail& mail, const net::Envelope& env)
   std::size_t visited = 0;
   bool hit_visit_cap = false;
   auto owns = [&](const storage::StorageKeyParts& parts) {
-    if (fold.ring_size == 0) return true;
-    return ring::partition_of(shoal::key_hash(parts.bucket_type, parts.bucket, parts.key), fold.ring_size) ==
-           fold.key_partition;
+    return fold.ring_size == 0 || in_key_partition(parts, fold.key_partition, fold.ring_size);
   };
   if (!fold.buckets) {
     storage::FoldOptions options;
@@ -634,13 +641,7 @@ void Vnode::handle_fold(ActorContext& ctx, Mail& mail, const net::Envelope& env)
       }
       return r.names.size() < fold.limit && !hit_visit_cap;
     });
-    if (!folded) {
-      r.status = ReplyStatus::error;
-      r.error = folded.error();
-      r.done = true;
-    } else {
-      r.done = !folded.value().stopped;
-    }
+    set_fold_outcome(r, folded);
     return reply(ctx, mail, encode(env.request_id, r));
   }
   // Buckets: one fold step per bucket, jumping past each bucket found.

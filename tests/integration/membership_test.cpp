@@ -268,30 +268,27 @@ TEST_CASE("handoffs whose sender, then receiver, is killed with -9 complete afte
         },
         30'000);
   };
-  auto index_of = [&](const std::string& name) {
-    for (std::size_t i = 0; i < cluster.size(); ++i)
-      if (cluster.node(i).name == name) return i;
-    FAIL("no node " << name);
-    return std::size_t{0};
+  // kill -9 of the node of that name, and its restart a second later.
+  auto kill_and_restart = [&](const std::string& name) {
+    std::size_t i = 0;
+    while (i < cluster.size() && cluster.node(i).name != name) ++i;
+    REQUIRE(i < cluster.size());
+    cluster.kill9(i);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    cluster.restart(i);
   };
   std::string sender, receiver;
   bool running = running_transfer(sender, receiver);
   INFO("admin transfers --json printed: " << last);
   REQUIRE(running);
-  std::size_t victim = index_of(sender);
-  cluster.kill9(victim);
-  std::this_thread::sleep_for(std::chrono::seconds(1));
-  cluster.restart(victim);
+  kill_and_restart(sender);
 
   // Then the receiving side of a running transfer dies too.
   std::string sender2, receiver2;
   running = running_transfer(sender2, receiver2);
   INFO("admin transfers --json printed: " << last);
   REQUIRE(running);
-  std::size_t receiving = index_of(receiver2);
-  cluster.kill9(receiving);
-  std::this_thread::sleep_for(std::chrono::seconds(1));
-  cluster.restart(receiving);
+  kill_and_restart(receiver2);
   REQUIRE(transfers_done(cluster, 0, 180'000));
 
   auto counts = partitions_per_node(cluster, n4);
