@@ -142,6 +142,9 @@ Result<ParsedArgs> parse_node_args(int argc, const char* const* argv) {
     ("gossip-interval-ms", po::value<std::uint32_t>()->default_value(1'000), "ring and metadata gossip to a random peer")
     ("transfer-limit", po::value<std::uint32_t>()->default_value(2), "partitions this node hands off at once")
     ("transfer-bytes-per-s", po::value<std::uint64_t>()->default_value(0), "handoff throttle per transfer (0: none)")
+    ("aae-interval-ms", po::value<std::uint32_t>()->default_value(120'000), "anti-entropy: every preference list is exchanged at least this often (0: only on demand)")
+    ("aae-keys-per-exchange", po::value<std::uint32_t>()->default_value(5'000), "anti-entropy: keys repaired per exchange at most")
+    ("aae-concurrency", po::value<std::uint32_t>()->default_value(2), "anti-entropy exchanges this node runs at once")
     ("key-bytes-max", po::value<std::size_t>()->default_value(64 * 1024), "largest key")
     ("object-bytes-warn", po::value<std::size_t>()->default_value(5u << 20), "log a warning for objects over this size")
     ("object-bytes-max", po::value<std::size_t>()->default_value(50u << 20), "refuse objects over this size")
@@ -280,6 +283,15 @@ Result<ParsedArgs> parse_node_args(int argc, const char* const* argv) {
   c.gossip_interval_ms = vm["gossip-interval-ms"].as<std::uint32_t>();
   c.transfer_limit = vm["transfer-limit"].as<std::uint32_t>();
   c.transfer_bytes_per_s = vm["transfer-bytes-per-s"].as<std::uint64_t>();
+  c.aae_interval_ms = vm["aae-interval-ms"].as<std::uint32_t>();
+  c.aae_keys_per_exchange = vm["aae-keys-per-exchange"].as<std::uint32_t>();
+  c.aae_concurrency = vm["aae-concurrency"].as<std::uint32_t>();
+  if (c.aae_interval_ms != 0 && c.aae_interval_ms < 100)
+    return make_error(Errc::invalid_argument, "--aae-interval-ms must be 0 or at least 100");
+  if (c.aae_keys_per_exchange == 0 || c.aae_keys_per_exchange > 100'000)
+    return make_error(Errc::invalid_argument, "--aae-keys-per-exchange must be 1..100000");
+  if (c.aae_concurrency == 0 || c.aae_concurrency > 64)
+    return make_error(Errc::invalid_argument, "--aae-concurrency must be 1..64");
   if (c.gossip_interval_ms < 50 || c.gossip_interval_ms > 60'000)
     return make_error(Errc::invalid_argument, "--gossip-interval-ms must be 50..60000");
   if (c.transfer_limit == 0 || c.transfer_limit > 64)

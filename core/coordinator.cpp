@@ -172,7 +172,8 @@ void GetCoordinator::repair_and_finish() {
   }
   // Every primary holds the same tombstone: it can go once the delay passed
   // (a get that sees it again later reaps it then).
-  if (object->is_tombstone() && holders == plan_.props.n_val && plan_.preflist.complete) {
+  if (object->is_tombstone() && holders == plan_.props.n_val && plan_.preflist.complete &&
+      host_.reap_allowed(plan_.preflist)) {
     VnodeReap reap;
     reap.key = plan_.key;
     reap.value_hash = hash64(bytes);
@@ -344,7 +345,8 @@ void WriteCoordinator::decide() {
 void WriteCoordinator::maybe_finish() {
   if (replies_ < plan_.preflist.entries.size()) return;
   // A delete every primary acknowledged: reap the tombstone after the delay.
-  if (type_ == MessageType::del && all_acked_ && plan_.preflist.complete && !reap_scheduled_) {
+  if (type_ == MessageType::del && all_acked_ && plan_.preflist.complete && !reap_scheduled_ &&
+      host_.reap_allowed(plan_.preflist)) {
     reap_scheduled_ = true;
     host_.set_timer(id_, host_.tombstone_reap_delay_ms(), kReapTimer);
     return;
@@ -354,6 +356,9 @@ void WriteCoordinator::maybe_finish() {
 
 void WriteCoordinator::on_timer(std::uint32_t tag) {
   if (tag == kReapTimer) {
+    // Hints or transfers may have appeared during the delay: then the
+    // tombstone stays (a later read or anti-entropy reaps it).
+    if (!host_.reap_allowed(plan_.preflist)) return finish();
     VnodeReap reap;
     reap.key = plan_.key;
     reap.value_hash = hash64(object_);

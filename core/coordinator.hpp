@@ -54,6 +54,10 @@ class CoordinatorHost {
   virtual bool reachable(const std::string& node) const = 0;
   virtual std::vector<MemberView> own_view() const = 0;
   virtual std::uint32_t tombstone_reap_delay_ms() const = 0;
+  // Whether tombstones of this list may be reaped now: every entry is a
+  // primary, every member is reachable, and no node holds hints or runs a
+  // transfer for its partitions (a hint could carry an older value back).
+  virtual bool reap_allowed(const ring::Preflist& preflist) const = 0;
   // Keys per listing page: the request's page_keys, bounded by the node's limit.
   virtual std::uint32_t list_page_keys(std::optional<std::uint32_t> requested) const = 0;
 };
@@ -87,6 +91,15 @@ class Coordinator {
   bool answered_ = false;
   bool done_ = false;
 };
+
+// A timer tag that names one attempt of a step (base: a timer kind 1..3),
+// so a timer set for an earlier attempt is recognised and ignored.
+inline std::uint32_t attempt_tag(std::uint32_t base, std::uint64_t attempt) {
+  return base + static_cast<std::uint32_t>((attempt & 0x3fffff) << 2);
+}
+inline bool current_attempt(std::uint32_t tag, std::uint32_t base, std::uint64_t attempt) {
+  return (tag & 3) == base && (tag >> 2) == static_cast<std::uint32_t>(attempt & 0x3fffff);
+}
 
 // Resolved per-request settings.
 struct KeyRequestPlan {

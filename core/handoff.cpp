@@ -19,13 +19,6 @@ namespace {
 // is read while the previous batch is on its way, so both run at once.
 constexpr std::uint32_t kFoldTimer = 2;
 
-std::uint32_t attempt_tag(std::uint32_t base, std::uint64_t attempt) {
-  return base + static_cast<std::uint32_t>((attempt & 0x3fffff) << 2);
-}
-
-bool current_attempt(std::uint32_t tag, std::uint32_t base, std::uint64_t attempt) {
-  return (tag & 3) == base && (tag >> 2) == static_cast<std::uint32_t>(attempt & 0x3fffff);
-}
 
 }  // namespace
 
@@ -374,18 +367,20 @@ void RepairCoordinator::on_timer(std::uint32_t tag) {
 // ---- admin transfers ---------------------------------------------------------------------------
 
 TransfersCoordinator::TransfersCoordinator(MembershipHost& host, std::uint64_t id, std::uint64_t request_id,
-                                           std::uint32_t timeout_ms)
-    : Coordinator(host, id, request_id), membership_(host), timeout_ms_(timeout_ms) {}
+                                           std::uint32_t timeout_ms, std::string what)
+    : Coordinator(host, id, request_id), membership_(host), timeout_ms_(timeout_ms), what_(std::move(what)) {}
 
 void TransfersCoordinator::start() {
-  for (auto& t : membership_.local_transfers().transfers) reported_.push_back(std::move(t));
+  net::ClusterAdminReply own = membership_.local_report(what_);
+  for (auto& t : own.transfers) reported_.push_back(std::move(t));
+  merge_table(std::move(own));
   asked_.insert(host_.self());
   std::set<std::string> nodes;
   for (const auto& m : host_.ring().members())
     if (m.status != ring::MemberStatus::removed) nodes.insert(m.node);
   for (const auto& node : nodes) {
     if (node == host_.self()) continue;
-    if (host_.reachable(node) && host_.send_to_node(node, encode_transfer_view_request(id_))) {
+    if (host_.reachable(node) && host_.send_to_node(node, encode_transfer_view_request(id_, what_))) {
       ++pending_;
     } else {
       silent_.push_back(node);
@@ -403,8 +398,10 @@ void TransfersCoordinator::on_reply(const net::Envelope& envelope) {
   auto inner = net::decode_envelope(view.value().second, codec::Limits{});
   if (inner) {
     auto reply = net::decode_cluster_admin_reply(inner.value().body);
-    if (reply)
+    if (reply) {
       for (auto& t : reply.value().transfers) reported_.push_back(std::move(t));
+      merge_table(std::move(reply).value());
+    }
   }
   if (--pending_ == 0) finish_answer();
 }
@@ -413,8 +410,30 @@ void TransfersCoordinator::on_timer(std::uint32_t tag) {
   if (tag == kTimeoutTimer && !done_) finish_answer();
 }
 
+void TransfersCoordinator::merge_table(net::ClusterAdminReply reply) {
+  if (!reply.message.empty()) notes_.push_back(std::move(reply.message));
+  if (reply.table.columns.empty()) return;
+  if (table_.columns.empty()) table_.columns = reply.table.columns;
+  if (table_.columns != reply.table.columns) return;  // a node of another version
+  for (auto& row : reply.table.rows) table_.rows.push_back(std::move(row));
+}
+
 void TransfersCoordinator::finish_answer() {
   net::ClusterAdminReply out;
+  if (what_ != "transfers") {
+    // A report: every node's rows, in node order (rows start with the node).
+    std::stable_sort(table_.rows.begin(), table_.rows.end(), [](const auto& a, const auto& b) {
+      return !a.empty() && !b.empty() && a[0].text < b[0].text;
+    });
+    out.table = std::move(table_);
+    for (auto& note : notes_) out.message += (out.message.empty() ? "" : "; ") + note;
+    for (const auto& node : silent_) out.message += (out.message.empty() ? "" : "; ") + node + " did not answer";
+    if (pending_ > 0)
+      out.message += (out.message.empty() ? "" : "; ") + std::to_string(pending_) + " node(s) did not answer in time";
+    answer(net::encode_cluster_admin_reply(request_id_, out));
+    finish();
+    return;
+  }
   // Every transfer the ring still plans, with its sender's progress when
   // the sender reported it; then the repairs nodes reported.
   std::map<std::uint32_t, net::TransferView> by_partition;
@@ -427,7 +446,7 @@ void TransfersCoordinator::finish_answer() {
     by_partition[t.partition] = std::move(v);
   }
   for (auto& t : reported_) {
-    if (t.state == "repairing") {
+    if (t.state == "repairing" || t.state.rfind("hinted", 0) == 0) {
       out.transfers.push_back(std::move(t));
       continue;
     }

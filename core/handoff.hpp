@@ -51,6 +51,9 @@ class MembershipHost : public CoordinatorHost {
   virtual std::uint32_t transfer_grace_ms() const = 0;
   // The transfers this node runs (sends or repairs), with their progress.
   virtual net::ClusterAdminReply local_transfers() const = 0;
+  // This node's part of `what` (transfers, aae-status, aae-exchange,
+  // merkle-roots, hints) for an admin report gathered from every node.
+  virtual net::ClusterAdminReply local_report(const std::string& what) = 0;
 };
 
 inline constexpr std::uint32_t kTransferBatchKeys = 2048;
@@ -142,19 +145,26 @@ class RepairCoordinator final : public Coordinator {
 };
 
 // admin transfers: the ring's pending transfers, with the progress each
-// sending node reports for its own (and the repairs nodes run).
+// sending node reports for its own (and the repairs and hinted handoffs
+// nodes run). With another `what` (aae-status, aae-exchange, merkle-roots,
+// hints), every node's table of that report, merged.
 class TransfersCoordinator final : public Coordinator {
  public:
-  TransfersCoordinator(MembershipHost& host, std::uint64_t id, std::uint64_t request_id, std::uint32_t timeout_ms);
+  TransfersCoordinator(MembershipHost& host, std::uint64_t id, std::uint64_t request_id, std::uint32_t timeout_ms,
+                       std::string what = "transfers");
   void start() override;
   void on_reply(const net::Envelope& reply) override;
   void on_timer(std::uint32_t tag) override;
 
  private:
   void finish_answer();
+  void merge_table(net::ClusterAdminReply reply);
 
   MembershipHost& membership_;
   std::uint32_t timeout_ms_;
+  std::string what_;
+  net::Table table_;
+  std::vector<std::string> notes_;
   std::size_t pending_ = 0;
   std::set<std::string> asked_;
   std::vector<net::TransferView> reported_;

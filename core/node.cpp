@@ -324,6 +324,8 @@ Result<std::unique_ptr<Node>> Node::start(NodeConfig config) {
   vnode_services->sync_mode = c.sync_mode;
   vnode_services->stats = &node->stats_;
   vnode_services->clock = &SystemClock::instance();
+  vnode_services->aae = std::make_shared<AaeRegistry>();
+  router_services->aae = vnode_services->aae;
 
   // The router lives on scheduler 0 with the sockets; its ref is known
   // before the vnodes are spawned so they can answer it.

@@ -142,7 +142,25 @@ Result<std::string> decode_refuse(std::span<const msgpack::object> body) {
 }
 
 std::string encode_welcome(std::uint64_t id) { return MessageWriter(MessageType::welcome, id, 0).finish(); }
-std::string encode_heartbeat(std::uint64_t id) { return MessageWriter(MessageType::heartbeat, id, 0).finish(); }
+std::string encode_heartbeat(std::uint64_t id, const std::vector<std::uint32_t>& busy_partitions) {
+  if (busy_partitions.empty()) return MessageWriter(MessageType::heartbeat, id, 0).finish();
+  MessageWriter w(MessageType::heartbeat, id, 1);
+  w.packer().pack_array(static_cast<std::uint32_t>(busy_partitions.size()));
+  for (auto p : busy_partitions) w.packer().pack_uint32(p);
+  return w.finish();
+}
+
+Result<std::vector<std::uint32_t>> decode_heartbeat(std::span<const msgpack::object> body) {
+  std::vector<std::uint32_t> out;
+  if (body.empty()) return out;
+  SHOAL_TRYV(expect_fields(body, 1, "heartbeat"));
+  SHOAL_TRY(items, codec::expect_array(body[0], 0, 1u << 16, "heartbeat partitions"));
+  for (const auto& item : items) {
+    SHOAL_TRY(p, read_partition(item));
+    out.push_back(p);
+  }
+  return out;
+}
 
 std::string mac(std::string_view secret, std::initializer_list<std::string_view> parts) {
   ensure_sodium();
@@ -463,6 +481,13 @@ std::optional<std::string> vnode_error_reply(std::uint8_t request_type, std::uin
     }
     case MessageType::vnode_reap:
       return encode(id, VnodeReapReply{partition, false});
+    case MessageType::vnode_aae: {
+      VnodeAaeReply r;
+      r.partition = partition;
+      r.status = ReplyStatus::error;
+      r.error = error;
+      return encode(id, r);
+    }
     case MessageType::vnode_fold_objects: {
       VnodeFoldObjectsReply r;
       r.partition = partition;
@@ -633,8 +658,97 @@ Result<std::pair<std::uint32_t, std::string>> decode_handoff_forward(std::span<c
   return std::make_pair(p, std::move(object));
 }
 
-std::string encode_transfer_view_request(std::uint64_t id) {
-  return MessageWriter(MessageType::transfer_view, id, 0).finish();
+std::string encode_transfer_view_request(std::uint64_t id, std::string_view what) {
+  MessageWriter w(MessageType::transfer_view, id, 1);
+  w.bytes(what);
+  return w.finish();
+}
+
+Result<std::string> decode_transfer_view_request(std::span<const msgpack::object> body) {
+  if (body.empty()) return std::string("transfers");
+  SHOAL_TRYV(expect_fields(body, 1, "transfer_view"));
+  return expect_blob(body[0], "transfer_view report", 64);
+}
+
+// ---- anti-entropy ---------------------------------------------------------------------------
+
+std::string encode(std::uint64_t id, const VnodeAae& m) {
+  MessageWriter w(MessageType::vnode_aae, id, 6);
+  auto& p = w.packer();
+  p.pack_uint32(m.partition);
+  p.pack_uint32(m.tree_start);
+  p.pack_uint8(m.n_val);
+  p.pack_uint8(static_cast<std::uint8_t>(m.step));
+  p.pack_array(static_cast<std::uint32_t>(m.indices.size()));
+  for (auto i : m.indices) p.pack_uint32(i);
+  p.pack_array(static_cast<std::uint32_t>(m.keys.size()));
+  for (const auto& k : m.keys) w.bytes(k);
+  return w.finish();
+}
+
+namespace {
+Result<AaeStep> read_aae_step(const msgpack::object& o) {
+  SHOAL_TRY(step, codec::expect_uint(o, "vnode_aae step", kAaeStepMax));
+  return static_cast<AaeStep>(step);
+}
+}  // namespace
+
+Result<VnodeAae> decode_vnode_aae(std::span<const msgpack::object> body) {
+  SHOAL_TRYV(expect_fields(body, 6, "vnode_aae"));
+  VnodeAae m;
+  SHOAL_TRY(p, read_partition(body[0]));
+  SHOAL_TRY(start, read_partition(body[1]));
+  SHOAL_TRY(n, codec::expect_uint(body[2], "vnode_aae n_val", 255));
+  SHOAL_TRY(step, read_aae_step(body[3]));
+  SHOAL_TRY(indices, codec::expect_array(body[4], 0, 1u << 20, "vnode_aae indices"));
+  for (const auto& i : indices) {
+    SHOAL_TRY(v, codec::expect_uint(i, "vnode_aae index", UINT32_MAX));
+    m.indices.push_back(static_cast<std::uint32_t>(v));
+  }
+  SHOAL_TRY(keys, codec::expect_array(body[5], 0, 100'000, "vnode_aae keys"));
+  for (const auto& k : keys) {
+    SHOAL_TRY(bytes, expect_blob(k, "vnode_aae key", 64 * 1024 + 1024));
+    m.keys.push_back(std::move(bytes));
+  }
+  m.partition = p;
+  m.tree_start = start;
+  m.n_val = static_cast<std::uint8_t>(n);
+  m.step = step;
+  return m;
+}
+
+std::string encode(std::uint64_t id, const VnodeAaeReply& m) {
+  MessageWriter w(MessageType::vnode_aae_reply, id, 7);
+  auto& p = w.packer();
+  p.pack_uint32(m.partition);
+  p.pack_uint8(static_cast<std::uint8_t>(m.step));
+  p.pack_uint8(static_cast<std::uint8_t>(m.status));
+  pack_error(p, m.status == ReplyStatus::error ? m.error : Error{Errc::unavailable, ""});
+  w.bytes(m.payload);
+  p.pack_array(static_cast<std::uint32_t>(m.objects.size()));
+  for (const auto& o : m.objects) w.bytes(o);
+  return w.finish();
+}
+
+Result<VnodeAaeReply> decode_vnode_aae_reply(std::span<const msgpack::object> body) {
+  SHOAL_TRYV(expect_fields(body, 7, "vnode_aae_reply"));
+  VnodeAaeReply m;
+  SHOAL_TRY(p, read_partition(body[0]));
+  SHOAL_TRY(step, read_aae_step(body[1]));
+  SHOAL_TRY(status, read_status(body[2]));
+  SHOAL_TRY(e, read_error(body[3], body[4]));
+  SHOAL_TRY(payload, expect_blob(body[5], "vnode_aae_reply payload", 64u << 20));
+  SHOAL_TRY(objects, codec::expect_array(body[6], 0, 100'000, "vnode_aae_reply objects"));
+  for (const auto& o : objects) {
+    SHOAL_TRY(bytes, expect_blob(o, "vnode_aae_reply object", kObjectBytesMax));
+    m.objects.push_back(std::move(bytes));
+  }
+  m.partition = p;
+  m.step = step;
+  m.status = status;
+  m.error = std::move(e.error);
+  m.payload = std::move(payload);
+  return m;
 }
 
 std::string encode_transfer_view(std::uint64_t id, std::string_view node, std::string_view cluster_admin_reply) {

@@ -43,7 +43,10 @@ std::string encode(std::uint64_t id, const Challenge& m);
 std::string encode(std::uint64_t id, const Auth& m);
 std::string encode_refuse(std::uint64_t id, std::string_view reason);
 std::string encode_welcome(std::uint64_t id);
-std::string encode_heartbeat(std::uint64_t id);
+// A heartbeat carries the partitions the sender holds hints or runs
+// transfers for (tombstones of those partitions are not reaped meanwhile).
+std::string encode_heartbeat(std::uint64_t id, const std::vector<std::uint32_t>& busy_partitions = {});
+Result<std::vector<std::uint32_t>> decode_heartbeat(std::span<const msgpack::object> body);
 Result<Hello> decode_hello(std::span<const msgpack::object> body);
 Result<Challenge> decode_challenge(std::span<const msgpack::object> body);
 Result<Auth> decode_auth(std::span<const msgpack::object> body);
@@ -222,9 +225,37 @@ Result<VnodeHandoffMode> decode_vnode_handoff_mode(std::span<const msgpack::obje
 std::string encode_handoff_forward(std::uint32_t partition, std::string_view object);
 Result<std::pair<std::uint32_t, std::string>> decode_handoff_forward(std::span<const msgpack::object> body);
 
-// A node's own transfers (the ones it sends or repairs), for `admin
-// transfers`: the reply carries [node, encoded cluster_admin reply].
-std::string encode_transfer_view_request(std::uint64_t id);
+// ---- anti-entropy (core/anti_entropy.hpp) ----------------------------------------------
+
+// One step of an exchange, asked of one replica's tree `tree_start`/`n_val`.
+enum class AaeStep : std::uint8_t { root = 0, branches = 1, segments = 2, keys = 3, fetch = 4 };
+inline constexpr std::uint8_t kAaeStepMax = 4;
+struct VnodeAae {
+  std::uint32_t partition = 0;
+  std::uint32_t tree_start = 0;
+  std::uint8_t n_val = 0;
+  AaeStep step = AaeStep::root;
+  std::vector<std::uint32_t> indices;  // segments step: branches; keys step: segments
+  std::vector<std::string> keys;       // fetch step: storage keys
+};
+struct VnodeAaeReply {
+  std::uint32_t partition = 0;
+  AaeStep step = AaeStep::root;
+  ReplyStatus status = ReplyStatus::ok;
+  std::string payload;               // root/branches/segments/keys: the storage/merkle.hpp encoding
+  std::vector<std::string> objects;  // fetch: one per key answered, in order ("" = absent)
+  Error error{Errc::unavailable, ""};
+};
+std::string encode(std::uint64_t id, const VnodeAae& m);
+std::string encode(std::uint64_t id, const VnodeAaeReply& m);
+Result<VnodeAae> decode_vnode_aae(std::span<const msgpack::object> body);
+Result<VnodeAaeReply> decode_vnode_aae_reply(std::span<const msgpack::object> body);
+
+// A node's own report, for `admin transfers`, `admin aae ...`, `admin
+// merkle-roots` and `admin hints`: the reply carries [node, encoded
+// cluster_admin reply].
+std::string encode_transfer_view_request(std::uint64_t id, std::string_view what = "transfers");
+Result<std::string> decode_transfer_view_request(std::span<const msgpack::object> body);
 std::string encode_transfer_view(std::uint64_t id, std::string_view node, std::string_view cluster_admin_reply);
 Result<std::pair<std::string, std::string>> decode_transfer_view(std::span<const msgpack::object> body);
 

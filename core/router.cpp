@@ -55,6 +55,7 @@ bool is_vnode_request(MessageType type) {
     case MessageType::vnode_reap:
     case MessageType::vnode_fold_objects:
     case MessageType::handoff_batch:
+    case MessageType::vnode_aae:
       return true;
     default:
       return false;
@@ -72,6 +73,7 @@ bool is_coordinator_reply(MessageType type) {
     case MessageType::handoff_batch_reply:
     case MessageType::transfer_view_reply:
     case MessageType::node_view_reply:
+    case MessageType::vnode_aae_reply:
       return true;
     default:
       return false;
@@ -99,6 +101,29 @@ ring::Preflist preference_list(const ring::Ring& ring, std::uint64_t hash, std::
   list.complete = list.entries.size() == n_val;
   if (list.complete) list.reason.clear();
   return list;
+}
+
+ring::Preflist sloppy_preference_list(const ring::Ring& ring, std::uint64_t hash, std::uint32_t n_val,
+                                      const std::function<bool(const std::string&)>& reachable) {
+  ring::Preflist strict = ring.preference_list(hash, n_val);
+  // Fewer owning nodes than n_val: the completed list already repeats nodes,
+  // and there is nobody outside it to stand in.
+  if (!strict.complete) return preference_list(ring, hash, n_val);
+  bool all_up = true;
+  for (const auto& e : strict.entries) all_up = all_up && reachable(e.node);
+  if (all_up) return strict;
+  std::vector<std::string> up;
+  for (const auto& node : ring.placement().nodes())
+    if (reachable(node)) up.push_back(node);
+  ring::Preflist sloppy = ring.preference_list(hash, n_val, ring.placement().mask_of(up));
+  if (sloppy.complete) return sloppy;
+  // Not enough reachable nodes for every slot: a primary without a stand-in
+  // keeps its slot (the coordinator counts it failed).
+  ring::Preflist out = strict;
+  for (auto& slot : out.entries)
+    for (const auto& e : sloppy.entries)
+      if (e.partition == slot.partition) slot = e;
+  return out;
 }
 
 Router::Router(std::shared_ptr<RouterServices> services)
@@ -323,13 +348,15 @@ void Router::flush_peer(std::uint32_t peer) {
 
 Result<void> Router::send_to_vnode(const ring::PreflistEntry& replica, std::string bytes) {
   if (replica.node == services_->config.node.full) {
-    auto it = vnodes_.find(replica.partition);
-    if (it == vnodes_.end())
+    std::optional<ActorRef> vnode;
+    if (auto it = vnodes_.find(replica.partition); it != vnodes_.end()) vnode = it->second;
+    if (!vnode && replica.role == ring::Role::fallback) vnode = fallback_vnode(replica.partition);
+    if (!vnode)
       return make_error(Errc::not_found, "partition " + std::to_string(replica.partition) + " is not hosted here");
     Mail mail;
     mail.bytes = std::move(bytes);
     mail.sender = self_;
-    return runtime_->send(it->second, std::move(mail));
+    return runtime_->send(*vnode, std::move(mail));
   }
   auto it = peer_index_.find(replica.node);
   if (it == peer_index_.end()) return make_error(Errc::unavailable, replica.node + " is not a member");
@@ -406,6 +433,11 @@ void Router::on_timer(ActorContext& ctx, std::uint64_t token) {
   if (token == kTickToken) {
     tick();
     ctx.set_timer(services_->config.heartbeat_interval_ms, kTickToken);
+    return;
+  }
+  if (token == kAaeKickToken) {
+    aae_kick_pending_ = false;
+    aae_tick();
     return;
   }
   std::uint64_t id = token >> 24;
@@ -619,7 +651,12 @@ void Router::handle_client_message(Origin origin, std::string_view payload) {
   plan.props = *props;
   plan.timeout_ms = key_request.options.timeout_ms.value_or(default_timeout);
   std::uint64_t hash = key_hash(plan.key.bucket_type, plan.key.bucket, plan.key.key);
-  plan.preflist = preference_list(ring_, hash, props->n_val);
+  if (type == MessageType::replica_get) {
+    plan.preflist = preference_list(ring_, hash, props->n_val);
+  } else {
+    plan.preflist =
+        sloppy_preference_list(ring_, hash, props->n_val, [this](const std::string& node) { return reachable(node); });
+  }
   if (!plan.preflist.complete)
     return reply_error(origin, request_id,
                        make_error(Errc::unavailable, "the key cannot have " + std::to_string(props->n_val) +
@@ -842,15 +879,30 @@ void Router::dispatch_authenticated(std::uint32_t peer, std::string_view payload
   if (is_vnode_request(type)) {
     auto partition = leading_partition(envelope.body);
     if (!partition) return;
-    auto it = vnodes_.find(partition.value());
-    Error error{Errc::not_found, "partition " + (partition ? std::to_string(partition.value()) : std::string("?")) +
-                                     " is not hosted on " + self()};
-    if (it != vnodes_.end()) {
+    std::optional<ActorRef> vnode;
+    if (auto it = vnodes_.find(partition.value()); it != vnodes_.end()) vnode = it->second;
+    if (!vnode && partition.value() < ring_.partition_count()) {
+      // A request for a partition owned elsewhere: this node is a fallback
+      // for an unreachable primary. Writes open a vnode that keeps them
+      // until hinted handoff; a read of what it does not hold finds nothing.
+      if (type == MessageType::vnode_get) {
+        VnodeGetReply notfound;
+        notfound.partition = partition.value();
+        notfound.status = ReplyStatus::notfound;
+        (void)send_to_peer(peer, encode(envelope.request_id, notfound));
+        return;
+      }
+      if (type == MessageType::vnode_put || type == MessageType::vnode_coordinate ||
+          type == MessageType::handoff_batch)
+        vnode = fallback_vnode(partition.value());
+    }
+    Error error{Errc::not_found, "partition " + std::to_string(partition.value()) + " is not hosted on " + self()};
+    if (vnode) {
       Mail mail;
       mail.bytes = std::string(payload);
       mail.sender = self_;
       mail.peer = peer;
-      auto sent = runtime_->send(it->second, std::move(mail));
+      auto sent = runtime_->send(*vnode, std::move(mail));
       if (sent) return;
       error = sent.error();
     }
@@ -860,14 +912,25 @@ void Router::dispatch_authenticated(std::uint32_t peer, std::string_view payload
   }
   if (is_coordinator_reply(type)) return deliver_reply(envelope);
   switch (type) {
-    case MessageType::heartbeat:
-      return peers_[peer].detector.heartbeat(monotonic_us());
+    case MessageType::heartbeat: {
+      peers_[peer].detector.heartbeat(monotonic_us());
+      if (auto busy = decode_heartbeat(envelope.body)) peers_[peer].busy_partitions = std::move(busy).value();
+      return;
+    }
     case MessageType::gossip:
       return on_gossip(peer, envelope);
-    case MessageType::transfer_view:
-      (void)send_to_peer(peer, encode_transfer_view(envelope.request_id, self(),
-                                                    net::encode_cluster_admin_reply(0, local_transfers())));
+    case MessageType::transfer_view: {
+      auto what = decode_transfer_view_request(envelope.body);
+      net::ClusterAdminReply report;
+      if (!what) {
+        report.message = what.error().message;
+      } else {
+        report = local_report(what.value());
+      }
+      (void)send_to_peer(peer,
+                         encode_transfer_view(envelope.request_id, self(), net::encode_cluster_admin_reply(0, report)));
       return;
+    }
     case MessageType::node_view:
       (void)send_to_peer(peer, encode_node_view(envelope.request_id, self(), own_view()));
       return;
@@ -955,7 +1018,7 @@ void Router::handle_handshake_reply(std::uint32_t peer, const net::Envelope& env
         link.last_refusal.clear();
         spdlog::info("connected to peer {}", link.name.full);
         try {
-          (void)link.dealer->send(zmq::buffer(encode_heartbeat(0)), zmq::send_flags::dontwait);
+          (void)link.dealer->send(zmq::buffer(encode_heartbeat(0, busy_partitions())), zmq::send_flags::dontwait);
         } catch (const zmq::error_t&) {
         }
       }
@@ -988,13 +1051,15 @@ void Router::tick() {
   retire_tick();
   forget_exited_tick();
   schedule_transfers();
+  aae_tick();
+  const std::string heartbeat = encode_heartbeat(0, busy_partitions());
   for (auto& link : peers_) {
     if (link.retired) continue;
     switch (link.state) {
       case PeerLink::State::ready: {
         bool sent = false;
         try {
-          sent = link.dealer->send(zmq::buffer(encode_heartbeat(0)), zmq::send_flags::dontwait).has_value();
+          sent = link.dealer->send(zmq::buffer(heartbeat), zmq::send_flags::dontwait).has_value();
         } catch (const zmq::error_t&) {
         }
         if (!sent && now_us - link.last_heard_us > std::int64_t{config.peer_down_after_ms} * 1000) {
@@ -1090,6 +1155,14 @@ std::string Router::encode_status_reply(std::uint64_t request_id) {
   counter("read_repairs", s.read_repairs);
   counter("aae_repairs", s.aae_repairs);
   counter("tombstones_reaped", s.tombstones_reaped);
+  std::int64_t hints = 0;
+  for (auto p : fallbacks_)
+    if (auto view = services_->aae ? services_->aae->find(p) : std::nullopt) hints += static_cast<std::int64_t>(view->keys_estimate);
+  add("fallback_vnodes", static_cast<std::int64_t>(fallbacks_.size()));
+  add("hints", hints);
+  std::int64_t exchanges = 0;
+  for (const auto& [key, pair] : aae_pairs_) exchanges += static_cast<std::int64_t>(pair.exchanges);
+  add("aae_exchanges", exchanges);
   counter("expired_swept", s.expired_swept);
   counter("objects_over_warn", s.objects_over_warn);
   counter("siblings_over_warn", s.siblings_over_warn);

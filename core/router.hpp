@@ -30,6 +30,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/anti_entropy.hpp"
 #include "core/bucket_types.hpp"
 #include "core/cluster_state.hpp"
 #include "core/config.hpp"
@@ -64,19 +65,29 @@ struct RouterServices {
   std::function<void(ActorRef, std::uint32_t partition)> retire_vnode;
   // The node left the cluster: stop the process cleanly.
   std::function<void()> request_exit;
+  std::shared_ptr<AaeRegistry> aae;  // the vnodes' anti-entropy trees
 };
 
 // The replicas of a key: Dynamo's distinct-node preference list, completed
 // with further partitions clockwise when the cluster has fewer nodes than
 // n_val (so a one-node development cluster still works with n_val 3).
 ring::Preflist preference_list(const ring::Ring& ring, std::uint64_t hash, std::uint32_t n_val);
+// The sloppy-quorum list for a request: each unreachable primary's slot is
+// taken by a reachable fallback node (tagged, naming the primary); with no
+// fallback left, the unreachable primary keeps its slot and counts as failed.
+ring::Preflist sloppy_preference_list(const ring::Ring& ring, std::uint64_t hash, std::uint32_t n_val,
+                                      const std::function<bool(const std::string&)>& reachable);
 
 class HandoffCoordinator;
 
 // Timer tag of a request forwarded to another node (its id in the upper bits).
 inline constexpr std::uint32_t kForwardTimerTag = 7;
+// Router timer token that starts due anti-entropy exchanges (no coordinator has id 0).
+inline constexpr std::uint64_t kAaeKickToken = 1;
+// A retired partition is not reopened until its old copy is dropped.
+inline constexpr std::int64_t kReopenAfterRetireUs = 5'000'000;
 
-class Router final : public Actor, public MembershipHost {
+class Router final : public Actor, public MembershipHost, public AaeHost {
  public:
   explicit Router(std::shared_ptr<RouterServices> services);
   ~Router() override;
@@ -110,6 +121,7 @@ class Router final : public Actor, public MembershipHost {
   std::vector<MemberView> own_view() const override;
   std::uint32_t tombstone_reap_delay_ms() const override { return services_->config.tombstone_reap_delay_ms; }
   std::uint32_t list_page_keys(std::optional<std::uint32_t> requested) const override;
+  bool reap_allowed(const ring::Preflist& preflist) const override;
 
   // MembershipHost
   void transfer_progress(std::uint32_t partition, std::uint64_t keys, std::uint64_t bytes,
@@ -119,6 +131,12 @@ class Router final : public Actor, public MembershipHost {
   std::uint64_t transfer_bytes_per_s() const override { return services_->config.transfer_bytes_per_s; }
   std::uint32_t transfer_grace_ms() const override { return 2 * services_->config.gossip_interval_ms + 500; }
   net::ClusterAdminReply local_transfers() const override;
+  net::ClusterAdminReply local_report(const std::string& what) override;
+
+  // AaeHost
+  void aae_exchange_finished(std::uint64_t coordinator, const AaeOutcome& outcome) override;
+  void aae_tombstone_repaired(const crdt::ObjectKey& key) override;
+  std::uint32_t aae_keys_per_exchange() const override { return services_->config.aae_keys_per_exchange; }
 
  private:
   struct Origin {
@@ -147,6 +165,7 @@ class Router final : public Actor, public MembershipHost {
     std::size_t outbox_bytes = 0;
     std::int64_t commands_checked_us = 0;
     PhiAccrualDetector detector;  // fed by its heartbeats
+    std::vector<std::uint32_t> busy_partitions;  // from its last heartbeat
   };
   struct Inbound {
     std::string node;
@@ -235,6 +254,36 @@ class Router final : public Actor, public MembershipHost {
                           const std::string& name, BucketProps props);
   void cancel_stale_handoffs();
 
+  // ---- healing (router_healing.cpp) ----
+  // A vnode for a partition a peer's request names but this node does not
+  // host: a fallback taking writes for an unreachable primary.
+  std::optional<ActorRef> fallback_vnode(std::uint32_t partition);
+  void schedule_hinted_handoffs(std::size_t limit);
+  // Partitions this node holds hints for or runs transfers of (sent with heartbeats).
+  std::vector<std::uint32_t> busy_partitions() const;
+  void aae_tick();
+  void refresh_aae_pairs();
+  void start_reap_check(const crdt::ObjectKey& key);
+  net::Table aae_status_table() const;
+  net::Table merkle_roots_table() const;
+  net::Table hints_table() const;
+  struct AaePairKey {
+    storage::TreeId tree;
+    std::uint32_t local_partition = 0;
+    std::string remote_node;
+    std::uint32_t remote_partition = 0;
+    friend auto operator<=>(const AaePairKey&, const AaePairKey&) = default;
+  };
+  struct AaePairState {
+    std::int64_t due_us = 0;
+    std::int64_t last_exchange_unix_us = 0;  // 0: never
+    std::uint64_t keys_repaired_last = 0;
+    std::uint64_t keys_repaired_total = 0;
+    std::uint64_t exchanges = 0;
+    std::string last_outcome = "never";
+    std::uint64_t running = 0;  // the coordinator's id while one runs
+  };
+
   std::shared_ptr<RouterServices> services_;
   Runtime* runtime_ = nullptr;
   ring::Ring ring_;
@@ -249,6 +298,14 @@ class Router final : public Actor, public MembershipHost {
   std::map<std::uint32_t, std::int64_t> retiring_;         // partition -> when its vnode stops (monotonic us)
   std::map<std::uint32_t, std::int64_t> retired_at_us_;    // a partition is not reopened until its drop is done
   std::map<std::uint32_t, std::map<std::uint32_t, std::set<std::uint32_t>>> repairs_pending_;
+  std::set<std::uint32_t> fallbacks_;    // hosted vnodes of partitions owned elsewhere: hints to hand back
+  std::set<std::uint32_t> handed_over_;  // unwanted vnodes whose data is all on their owner: retire them
+  std::set<std::uint32_t> hinted_handoffs_;  // running handoffs of fallback vnodes (also in handoffs_)
+  std::map<AaePairKey, AaePairState> aae_pairs_;
+  std::unordered_map<std::uint64_t, AaePairKey> aae_running_;  // coordinator id -> pair
+  std::uint64_t aae_pairs_version_ = 0;  // ring_version_ the pairs were computed for
+  std::uint64_t ring_version_ = 1;       // bumped on every ring or bucket type change
+  bool aae_kick_pending_ = false;
   // The ring as it was when no transfer was pending: repairs compare the
   // preference lists of one settled ring with the next.
   ring::Ring settled_ring_;

@@ -25,7 +25,6 @@ namespace {
 constexpr std::uint32_t kAdminForwardTimeoutMs = 10'000;
 constexpr std::int64_t kJoinConnectTimeoutUs = 10'000'000;
 constexpr std::int64_t kTransferRetryDelayUs = 5'000'000;
-constexpr std::int64_t kReopenAfterRetireUs = 5'000'000;
 
 bool owns_partitions(ring::MemberStatus status) {
   return status == ring::MemberStatus::valid || status == ring::MemberStatus::joining ||
@@ -185,6 +184,7 @@ void Router::apply_ring(ring::Ring next, bool gossip_now) {
     persist("settled_ring", settled_ring_.encode());
   }
   ring_ = std::move(next);
+  ++ring_version_;
   services_->cluster->publish_ring(ring_);
   persist("ring", ring_.encode());
   for (const auto& m : ring_.members()) {
@@ -198,6 +198,7 @@ void Router::apply_ring(ring::Ring next, bool gossip_now) {
 }
 
 void Router::apply_metadata(ClusterMetadata next, bool gossip_now) {
+  ++ring_version_;  // bucket types (and their n_val) may have changed
   if (next == metadata_) return;
   metadata_ = std::move(next);
   services_->cluster->publish_metadata(metadata_);
@@ -425,10 +426,11 @@ void Router::handle_cluster_admin(const Origin& origin, std::uint64_t request_id
     if (!arity(1, 1)) return;
     return start_join(origin, request_id, args[0]);
   }
-  if (command == "transfers") {
+  static const std::set<std::string> reports = {"transfers", "aae-status", "aae-exchange", "merkle-roots", "hints"};
+  if (reports.contains(command)) {
     if (!arity(0, 0)) return;
     std::uint64_t id = next_id_++;
-    return start_coordinator(std::make_unique<TransfersCoordinator>(*this, id, request_id, 3000), origin);
+    return start_coordinator(std::make_unique<TransfersCoordinator>(*this, id, request_id, 3000, command), origin);
   }
   static const std::set<std::string> claimant_commands = {"stage-join", "leave",  "force-remove", "replace",
                                                           "plan",       "commit", "clear"};
@@ -436,7 +438,8 @@ void Router::handle_cluster_admin(const Origin& origin, std::uint64_t request_id
     return reply_error(origin, request_id,
                        make_error(Errc::invalid_argument,
                                   "unknown cluster command '" + command +
-                                      "' (join, leave, force-remove, replace, plan, commit, clear, transfers)"));
+                                      "' (join, leave, force-remove, replace, plan, commit, clear, transfers, aae-status, aae-exchange, "
+                                      "merkle-roots, hints)"));
   if (command == "leave" && args.empty()) {
     // "leave" means the node the operator asked; name it before forwarding.
     std::string named = net::encode_cluster_admin(request_id, "leave", {self()});
@@ -625,8 +628,25 @@ void Router::reconcile_vnodes() {
     spdlog::info("opened vnode {}", p);
     vnodes_[p] = ref.value();
   }
-  for (const auto& [p, ref] : vnodes_)
-    if (!wanted.contains(p) && !retiring_.contains(p)) retiring_[p] = now + std::int64_t{transfer_grace_ms()} * 1000;
+  for (auto p : wanted) {
+    if (hinted_handoffs_.contains(p)) continue;  // wanted only while it hands its hints off
+    fallbacks_.erase(p);
+    handed_over_.erase(p);
+  }
+  for (const auto& [p, ref] : vnodes_) {
+    if (wanted.contains(p) || retiring_.contains(p)) continue;
+    if (handed_over_.contains(p)) {
+      // Its data is on the owner (a finished handoff, which drained
+      // forwarded writes for the grace period already).
+      retiring_[p] = now;
+      fallbacks_.erase(p);
+    } else if (fallbacks_.insert(p).second) {
+      // A partition owned elsewhere with data here (a fallback's hints, or
+      // a copy left by a transfer a crash cut short): hinted handoff gives
+      // it to the owner before the copy is dropped.
+      spdlog::info("vnode {} holds data for {}: handing it off once that node is reachable", p, ring_.owner(p));
+    }
+  }
 }
 
 void Router::retire_tick() {
@@ -652,8 +672,11 @@ void Router::retire_tick() {
     if (vnode != vnodes_.end()) {
       spdlog::info("partition {} now lives elsewhere: deleting this node's copy", p);
       services_->retire_vnode(vnode->second, p);
+      if (services_->aae) services_->aae->erase(p);
       vnodes_.erase(vnode);
       retired_at_us_[p] = now;
+      handed_over_.erase(p);
+      fallbacks_.erase(p);
     }
     it = retiring_.erase(it);
   }
@@ -698,6 +721,12 @@ void Router::cancel_stale_handoffs() {
     if (it == coordinators_.end()) continue;
     auto* handoff = static_cast<HandoffCoordinator*>(it->second.get());
     if (handoff->copied()) continue;  // ownership moved: it only drains now
+    if (hinted_handoffs_.contains(p)) {
+      // Hints go to the partition's current owner; a move of the partition
+      // meanwhile restarts the handoff towards the new one.
+      if (ring_.owner(p) != handoff->target()) stale.push_back(id);
+      continue;
+    }
     bool wanted = false;
     for (const auto& t : ring_.pending_transfers())
       wanted |= t.partition == p && t.from == self() && t.to == handoff->target();
@@ -755,6 +784,7 @@ void Router::schedule_transfers() {
     raw->start();
     after_coordinator_event(id);
   }
+  schedule_hinted_handoffs(limit);
   // Repairs of partitions this node no longer owns are moot.
   bool dropped = false;
   for (auto it = repairs_pending_.begin(); it != repairs_pending_.end();) {
@@ -811,6 +841,11 @@ void Router::transfer_finished(std::uint32_t partition, bool repair, const Resul
   auto& running = repair ? repairs_ : handoffs_;
   running.erase(partition);
   transfer_stats_.erase(partition);
+  const bool hinted = !repair && hinted_handoffs_.erase(partition) > 0;
+  if (!repair && outcome) {
+    handed_over_.insert(partition);
+    if (hinted) spdlog::info("hinted handoff of partition {} to {} done", partition, ring_.owner(partition));
+  }
   if (!outcome) {
     if (outcome.error().message.rfind("cancelled", 0) != 0)
       retry_after_us_[partition] = monotonic_us() + kTransferRetryDelayUs;
@@ -847,8 +882,15 @@ net::ClusterAdminReply Router::local_transfers() const {
     auto stats = transfer_stats_.find(p);
     if (it == coordinators_.end() || stats == transfer_stats_.end()) continue;
     const auto* handoff = static_cast<const HandoffCoordinator*>(it->second.get());
-    out.transfers.push_back(
-        view(p, stats->second, self(), handoff->target(), handoff->copied() ? "draining" : "running"));
+    std::string state = hinted_handoffs_.contains(p) ? "hinted" : handoff->copied() ? "draining" : "running";
+    out.transfers.push_back(view(p, stats->second, self(), handoff->target(), std::move(state)));
+  }
+  for (auto p : fallbacks_) {
+    if (handoffs_.contains(p)) continue;
+    TransferStats idle;
+    if (auto v = services_->aae ? services_->aae->find(p) : std::nullopt) idle.keys_estimate = v->keys_estimate;
+    out.transfers.push_back(view(p, idle, self(), ring_.owner(p),
+                                 reachable(ring_.owner(p)) ? "hinted-waiting" : "hinted-primary-down"));
   }
   for (const auto& [p, lists] : repairs_pending_) {
     auto stats = transfer_stats_.find(p);

@@ -17,7 +17,12 @@ namespace {
 // The vnode's own records live beside the objects under a tag of their own,
 // outside every object key range (storage/key.hpp: objects start with 0x10).
 const std::string kEpochKey = std::string("\x01", 1) + "epoch";
+// The anti-entropy trees as of the last clean stop; erased when read.
+const std::string kTreesKey = std::string("\x01", 1) + "aae-trees";
 constexpr std::uint64_t kSweepTimer = 1;
+constexpr std::uint64_t kRebuildTimer = 2;
+constexpr std::uint64_t kPublishTimer = 3;
+constexpr std::uint32_t kPublishIntervalMs = 1'000;
 
 std::string be64(std::uint64_t v) {
   std::string out(8, '\0');
@@ -79,12 +84,16 @@ Result<std::unique_ptr<Actor>> Vnode::create(std::shared_ptr<const VnodeServices
   SHOAL_TRY(engine, services->open_engine(partition));
   std::unique_ptr<Vnode> vnode(new Vnode(std::move(services), partition, std::move(engine)));
   SHOAL_TRYV(vnode->open_epochs());
+  vnode->open_trees();
   return std::unique_ptr<Actor>(std::move(vnode));
 }
 
 Vnode::Vnode(std::shared_ptr<const VnodeServices> services, std::uint32_t partition,
              std::unique_ptr<storage::Engine> engine)
-    : services_(std::move(services)), partition_(partition), engine_(std::move(engine)) {
+    : services_(std::move(services)),
+      partition_(partition),
+      engine_(std::move(engine)),
+      trees_(services_->ring_size) {
   incarnation_ = engine_->metadata().incarnation_id;
   SHOAL_ASSERT(incarnation_.size() == 16, "storage incarnation ids are 16 bytes");
 }
@@ -108,6 +117,46 @@ Result<void> Vnode::open_epochs() {
                  next_epoch_);
   leased_epoch_ = last_leased;
   return ok();
+}
+
+void Vnode::open_trees() {
+  const auto& meta = engine_->metadata();
+  auto record = engine_->get(kTreesKey);
+  bool restored = false;
+  if (record && record.value()) {
+    restored = meta.previous_shutdown_clean && !meta.incarnation_renewed && trees_.restore(*record.value());
+    // A record is good for one start only: the trees change from now on.
+    storage::WriteBatch erase;
+    erase.erase(kTreesKey);
+    if (auto erased = engine_->write(std::move(erase)); !erased) {
+      spdlog::warn("vnode {}: cannot drop the persisted anti-entropy trees ({}): rebuilding them", partition_,
+                   erased.error().to_string());
+      restored = false;
+    }
+  }
+  if (restored) return;
+  trees_.start_rebuild();
+  if (!meta.created) spdlog::info("vnode {}: rebuilding its anti-entropy trees in the background", partition_);
+}
+
+std::map<std::string, std::optional<std::string>> Vnode::staged_writes() const {
+  std::map<std::string, std::optional<std::string>> staged;
+  for (const auto& [key, entry] : dirty_) staged.emplace(key, entry.bytes);
+  return staged;
+}
+
+void Vnode::publish_trees(bool with_count) {
+  if (!services_->aae) return;
+  if (!trees_.take_changed() && !with_count) return;
+  AaePartitionView view;
+  if (auto previous = services_->aae->find(partition_)) view.keys_estimate = previous->keys_estimate;
+  if (with_count) {
+    if (auto count = engine_->key_count()) view.keys_estimate = count.value();
+  }
+  view.ready = trees_.ready();
+  view.rebuilt_keys = trees_.rebuilt_keys();
+  view.trees = trees_.views();
+  services_->aae->publish(partition_, std::move(view));
 }
 
 std::string Vnode::fresh_actor_preview() const {
@@ -153,7 +202,12 @@ Result<crdt::Actor> Vnode::actor_for(const crdt::Object* current) {
 
 crdt::HlcTimestamp Vnode::now() { return hlc_.now(services_->clock->now_unix_us()); }
 
-void Vnode::started(ActorContext& ctx) { ctx.set_timer(services_->expiry_sweep_interval_ms, kSweepTimer); }
+void Vnode::started(ActorContext& ctx) {
+  ctx.set_timer(services_->expiry_sweep_interval_ms, kSweepTimer);
+  if (!trees_.ready()) ctx.set_timer(kAaeRebuildStepMs, kRebuildTimer);
+  publish_trees(true);
+  ctx.set_timer(kPublishIntervalMs, kPublishTimer);
+}
 
 void Vnode::reply(ActorContext& ctx, const Mail& to, std::string bytes) {
   Mail mail;
@@ -191,6 +245,8 @@ void Vnode::receive(ActorContext& ctx, Mail& mail) {
       return handle_fold_objects(ctx, mail, env.value());
     case MessageType::handoff_batch:
       return handle_handoff_batch(ctx, mail, env.value());
+    case MessageType::vnode_aae:
+      return handle_aae(ctx, mail, env.value());
     case MessageType::vnode_handoff_mode: {
       auto mode = decode_vnode_handoff_mode(env.value().body);
       if (!mode) return;
@@ -232,11 +288,24 @@ void Vnode::stage_write(const std::string& storage_key, std::optional<std::strin
   }
   if (durable) pending_.set_durable(true);
   if (forward_writes_ && bytes) forwards_.push_back(*bytes);
+  {
+    auto old = load(storage_key);
+    if (!old) {
+      spdlog::error("vnode {}: reading a key's previous value for its anti-entropy tree: {}", partition_,
+                    old.error().to_string());
+      trees_.start_rebuild();
+    } else {
+      trees_.update(storage_key, old.value(), bytes, *services_->bucket_types());
+    }
+  }
   dirty_[storage_key] = DirtyEntry{std::move(bytes), next_batch_};
   if (pending_reply) pending_replies_.push_back(std::move(*pending_reply));
 }
 
-void Vnode::turn_end(ActorContext& ctx) { submit_writes(ctx); }
+void Vnode::turn_end(ActorContext& ctx) {
+  submit_writes(ctx);
+  publish_trees(false);
+}
 
 void Vnode::submit_writes(ActorContext& ctx) {
   for (auto& object : forwards_) {
@@ -432,6 +501,96 @@ void Vnode::handle_handoff_batch(ActorContext& ctx, Mail& mail, const net::Envel
   // The acknowledgement leaves once the whole batch is stored.
   reply_after_commits(PendingReply{mail, env.request_id, false, true});
   send_ready_replies(ctx);
+}
+
+// ---- anti-entropy ------------------------------------------------------------------------
+
+void Vnode::handle_aae(ActorContext& ctx, Mail& mail, const net::Envelope& env) {
+  VnodeAaeReply r;
+  r.partition = partition_;
+  auto fail = [&](Error error) {
+    r.status = ReplyStatus::error;
+    r.error = std::move(error);
+    reply(ctx, mail, encode(env.request_id, r));
+  };
+  auto request = decode_vnode_aae(env.body);
+  if (!request) return fail(request.error());
+  const VnodeAae& m = request.value();
+  r.step = m.step;
+  if (!trees_.ready())
+    return fail(make_error(Errc::unavailable, "vnode " + std::to_string(partition_) +
+                                                  " is rebuilding its anti-entropy trees (" +
+                                                  std::to_string(trees_.rebuilt_keys()) + " keys so far)"));
+  const storage::TreeId id{m.tree_start, m.n_val};
+  const storage::MerkleTree* tree = trees_.find(id);
+  std::optional<storage::MerkleTree> empty;
+  if (!tree) {
+    // No key of that list stored yet: an empty tree of the same shape.
+    storage::TreeConfig config;
+    config.shape = kAaeTreeShape;
+    empty = std::move(storage::MerkleTree::create(config)).value();
+    tree = &*empty;
+  }
+  switch (m.step) {
+    case AaeStep::root:
+      r.payload = storage::encode(storage::root_level(*tree));
+      break;
+    case AaeStep::branches:
+      r.payload = storage::encode(storage::branch_level(*tree));
+      break;
+    case AaeStep::segments: {
+      auto set = storage::segments_of_branches(*tree, m.indices);
+      if (!set) return fail(set.error());
+      r.payload = storage::encode(set.value());
+      break;
+    }
+    case AaeStep::keys: {
+      auto list = aae_key_hashes(id, m.indices);
+      if (!list) return fail(list.error());
+      r.payload = std::move(list).value();
+      break;
+    }
+    case AaeStep::fetch: {
+      std::size_t bytes = 0;
+      for (const auto& key : m.keys) {
+        if (bytes >= kAaeFetchBytesMax) break;  // the exchange asks again for the rest
+        auto value = load(key);
+        if (!value) return fail(value.error());
+        r.objects.push_back(value.value() ? std::move(*value.value()) : std::string());
+        bytes += r.objects.back().size() + key.size();
+      }
+      break;
+    }
+  }
+  reply(ctx, mail, encode(env.request_id, r));
+}
+
+Result<std::string> Vnode::aae_key_hashes(storage::TreeId id, const std::vector<std::uint32_t>& segments) {
+  const storage::TreeShape& shape = kAaeTreeShape;
+  const BucketTypes& types = *services_->bucket_types();
+  std::map<std::string, std::uint64_t> hashes;
+  for (std::uint32_t segment : segments) {
+    if (segment >= shape.segment_count())
+      return make_error(Errc::invalid_argument, "segment " + std::to_string(segment) + " is out of range");
+    SHOAL_TRYV(engine_->fold_segment(segment, shape.segment_count(), [&](std::string_view key, std::string_view value) {
+      if (tree_of(key, types, services_->ring_size) == id) hashes[std::string(key)] = storage::value_hash(value);
+      return true;
+    }));
+  }
+  // Staged writes are in the tree already: they override what storage holds.
+  for (const auto& [key, entry] : dirty_) {
+    if (tree_of(key, types, services_->ring_size) != id) continue;
+    if (!std::binary_search(segments.begin(), segments.end(), storage::segment_of_key(key, shape))) continue;
+    if (entry.bytes) {
+      hashes[key] = storage::value_hash(*entry.bytes);
+    } else {
+      hashes.erase(key);
+    }
+  }
+  std::vector<storage::KeyHash> list;
+  list.reserve(hashes.size());
+  for (auto& [key, hash] : hashes) list.push_back(storage::KeyHash{key, hash});
+  return storage::encode(list);
 }
 
 void Vnode::reply_after_commits(PendingReply pending) {
@@ -703,6 +862,25 @@ void Vnode::handle_reap(ActorContext& ctx, Mail& mail, const net::Envelope& env)
 // ---- background work ------------------------------------------------------------
 
 void Vnode::on_timer(ActorContext& ctx, std::uint64_t token) {
+  if (token == kRebuildTimer) {
+    auto done = trees_.rebuild_step(*engine_, staged_writes(), *services_->bucket_types(), kAaeRebuildKeysPerStep);
+    if (!done) {
+      spdlog::error("vnode {}: rebuilding its anti-entropy trees: {} (starting over)", partition_,
+                    done.error().to_string());
+      trees_.start_rebuild();
+    } else if (done.value()) {
+      spdlog::info("vnode {}: anti-entropy trees rebuilt ({} keys)", partition_, trees_.rebuilt_keys());
+      publish_trees(true);
+      return;
+    }
+    ctx.set_timer(kAaeRebuildStepMs, kRebuildTimer);
+    return;
+  }
+  if (token == kPublishTimer) {
+    publish_trees(true);
+    ctx.set_timer(kPublishIntervalMs, kPublishTimer);
+    return;
+  }
   if (token != kSweepTimer) return;
   sweep(ctx);
   submit_writes(ctx);
@@ -744,7 +922,10 @@ void Vnode::on_crash(ActorContext& ctx, const Mail* mail) {
 }
 
 void Vnode::stopping(ActorContext& ctx) {
+  if (services_->aae) services_->aae->erase(partition_);
   if (!engine_) return;
+  // The trees, for the next start (rebuilt instead if this stop is cut short).
+  if (trees_.ready()) pending_.put(kTreesKey, trees_.encode());
   // Writes staged this turn were announced to other replicas already: store
   // them before closing (and acknowledge them: the node may still deliver).
   if (!pending_.empty()) {

@@ -9,6 +9,13 @@
 //                                                          + vnode_put_reply (once it is stored)
 //   vnode_fold       a page of keys or buckets           -> vnode_fold_reply
 //   vnode_reap       drop a tombstone all primaries hold -> vnode_reap_reply
+//   vnode_aae        a step of an anti-entropy exchange   -> vnode_aae_reply
+//
+// Every stored write also updates the vnode's anti-entropy trees
+// (core/anti_entropy.hpp). They are persisted at a clean stop and restored
+// at the next start; after an unclean stop (or without the record) they are
+// rebuilt in the background, a few thousand keys per step, and exchanges
+// are refused until the rebuild is done.
 //
 // Writes of one scheduler turn are submitted as one storage batch (the
 // engine's group commit then joins every vnode's batch into one
@@ -38,6 +45,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/anti_entropy.hpp"
 #include "core/bucket_types.hpp"
 #include "core/cluster_state.hpp"
 #include "core/config.hpp"
@@ -62,6 +70,7 @@ struct VnodeServices {
   storage::SyncMode sync_mode = storage::SyncMode::nosync;
   NodeStats* stats = nullptr;
   const Clock* clock = nullptr;
+  std::shared_ptr<AaeRegistry> aae;  // where trees' state is published
 };
 
 inline constexpr std::uint8_t kActorIdVersion = 1;
@@ -109,6 +118,11 @@ class Vnode final : public Actor {
   void handle_reap(ActorContext& ctx, Mail& mail, const net::Envelope& env);
   void handle_fold_objects(ActorContext& ctx, Mail& mail, const net::Envelope& env);
   void handle_handoff_batch(ActorContext& ctx, Mail& mail, const net::Envelope& env);
+  void handle_aae(ActorContext& ctx, Mail& mail, const net::Envelope& env);
+  Result<std::string> aae_key_hashes(storage::TreeId id, const std::vector<std::uint32_t>& segments);
+  void open_trees();
+  void publish_trees(bool with_count);
+  std::map<std::string, std::optional<std::string>> staged_writes() const;
   // Merges one replicated object into this replica's copy and stages the
   // result; false (with `error`) when it does not decode or merge.
   bool merge_in(std::string object_bytes, bool durable, std::optional<PendingReply> reply, Error& error);
@@ -154,6 +168,7 @@ class Vnode final : public Actor {
   std::unordered_map<std::uint64_t, std::vector<PendingReply>> in_flight_;
   std::unordered_map<std::string, DirtyEntry> dirty_;
   std::string sweep_cursor_;
+  VnodeTrees trees_;
   // While this partition is being transferred, every write it stores is
   // also passed to the router for the new owner (handoff_forward).
   bool forward_writes_ = false;

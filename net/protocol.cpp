@@ -123,6 +123,10 @@ std::string_view message_type_name(std::uint8_t type) {
       return "transfer_view";
     case MessageType::transfer_view_reply:
       return "transfer_view_reply";
+    case MessageType::vnode_aae:
+      return "vnode_aae";
+    case MessageType::vnode_aae_reply:
+      return "vnode_aae_reply";
     default:
       return "unknown";
   }
@@ -993,8 +997,55 @@ Result<std::pair<std::string, std::vector<std::string>>> decode_cluster_admin(st
   return std::make_pair(std::move(command), std::move(arguments));
 }
 
+namespace {
+void pack_value(msgpack::packer<msgpack::sbuffer>& p, const StatusValue& value) {
+  if (!value.is_text) {
+    p.pack_int64(value.number);
+  } else {
+    codec::pack_bytes(p, value.text);
+  }
+}
+
+Result<StatusValue> read_value(const msgpack::object& o, std::string_view what, std::size_t text_bytes_max) {
+  if (o.type == msgpack::type::POSITIVE_INTEGER || o.type == msgpack::type::NEGATIVE_INTEGER) {
+    SHOAL_TRY(v, codec::expect_int(o, what));
+    return StatusValue::of(v);
+  }
+  SHOAL_TRY(text, expect_blob(o, what, text_bytes_max));
+  return StatusValue::of(std::move(text));
+}
+}  // namespace
+
+void pack_table(msgpack::packer<msgpack::sbuffer>& p, const Table& table) {
+  pack_string_list(p, table.columns);
+  p.pack_array(static_cast<std::uint32_t>(table.rows.size()));
+  for (const auto& row : table.rows) {
+    p.pack_array(static_cast<std::uint32_t>(row.size()));
+    for (const auto& cell : row) pack_value(p, cell);
+  }
+}
+
+Result<Table> read_table(const msgpack::object& columns, const msgpack::object& rows) {
+  Table t;
+  SHOAL_TRY(names, read_string_list(columns, "table column", 64, 256));
+  t.columns = std::move(names);
+  SHOAL_TRY(items, codec::expect_array(rows, 0, 1u << 20, "table rows"));
+  for (const auto& item : items) {
+    SHOAL_TRY(cells, codec::expect_array(item, t.columns.size(), t.columns.size(), "table row"));
+    std::vector<StatusValue> row;
+    row.reserve(cells.size());
+    for (const auto& cell : cells) {
+      SHOAL_TRY(v, read_value(cell, "table cell", 64 * 1024));
+      row.push_back(std::move(v));
+    }
+    t.rows.push_back(std::move(row));
+  }
+  return t;
+}
+
 std::string encode_cluster_admin_reply(std::uint64_t request_id, const ClusterAdminReply& reply) {
-  MessageWriter w(reply_type(MessageType::cluster_admin), request_id, 4);
+  const bool table = !reply.table.columns.empty();
+  MessageWriter w(reply_type(MessageType::cluster_admin), request_id, table ? 6 : 4);
   auto& p = w.packer();
   codec::pack_bytes(p, reply.message);
   pack_string_list(p, reply.staged);
@@ -1018,11 +1069,12 @@ std::string encode_cluster_admin_reply(std::uint64_t request_id, const ClusterAd
     p.pack_uint32(o.partitions_now);
     p.pack_uint32(o.partitions_after);
   }
+  if (table) pack_table(p, reply.table);
   return w.finish();
 }
 
 Result<ClusterAdminReply> decode_cluster_admin_reply(std::span<const msgpack::object> body) {
-  if (body.size() != 4) return malformed("cluster_admin reply", "expected 4 fields");
+  if (body.size() != 4 && body.size() != 6) return malformed("cluster_admin reply", "expected 4 or 6 fields");
   ClusterAdminReply r;
   SHOAL_TRY(message, expect_blob(body[0], "cluster_admin message", 1u << 20));
   SHOAL_TRY(staged, read_string_list(body[1], "staged change", 4096, 4096));
@@ -1060,6 +1112,10 @@ Result<ClusterAdminReply> decode_cluster_admin_reply(std::span<const msgpack::ob
     SHOAL_TRY(after, codec::expect_uint(f[2], "partitions after", UINT32_MAX));
     r.ownership.push_back(
         OwnershipView{std::move(node), static_cast<std::uint32_t>(now), static_cast<std::uint32_t>(after)});
+  }
+  if (body.size() == 6) {
+    SHOAL_TRY(table, read_table(body[4], body[5]));
+    r.table = std::move(table);
   }
   return r;
 }
@@ -1275,11 +1331,7 @@ std::string encode_status(std::uint64_t request_id, const std::vector<std::pair<
   for (const auto& [name, value] : items) {
     p.pack_array(2);
     codec::pack_bytes(p, name);
-    if (!value.is_text) {
-      p.pack_int64(value.number);
-    } else {
-      codec::pack_bytes(p, value.text);
-    }
+    pack_value(p, value);
   }
   return w.finish();
 }
@@ -1291,13 +1343,8 @@ Result<std::vector<std::pair<std::string, StatusValue>>> decode_status(std::span
   for (const auto& item : items) {
     SHOAL_TRY(parts, codec::expect_array(item, 2, 2, "status item"));
     SHOAL_TRY(name, expect_blob(parts[0], "status name", 1024));
-    if (parts[1].type == msgpack::type::POSITIVE_INTEGER || parts[1].type == msgpack::type::NEGATIVE_INTEGER) {
-      SHOAL_TRY(v, codec::expect_int(parts[1], "status value"));
-      out.emplace_back(std::move(name), StatusValue::of(v));
-    } else {
-      SHOAL_TRY(v, expect_blob(parts[1], "status value", 1u << 20));
-      out.emplace_back(std::move(name), StatusValue::of(std::move(v)));
-    }
+    SHOAL_TRY(v, read_value(parts[1], "status value", 1u << 20));
+    out.emplace_back(std::move(name), std::move(v));
   }
   return out;
 }

@@ -95,8 +95,12 @@ enum class MessageType : std::uint8_t {
   // each element the bytes of one complete message.
   batch = 160,
   handoff_forward = 161,  // vnode -> its router: a write to pass on to a transfer's target
+  // A node's local report ([what]: transfers, aae-status, aae-exchange,
+  // merkle-roots, hints; an empty body means transfers) and its answer.
   transfer_view = 162,
   transfer_view_reply = 163,
+  vnode_aae = 164,  // one step of an anti-entropy exchange
+  vnode_aae_reply = 165,
 };
 inline constexpr std::uint8_t kReplyBit = 0x40;
 inline constexpr MessageType reply_type(MessageType request) {
@@ -319,12 +323,30 @@ struct OwnershipView {
   std::uint32_t partitions_now = 0;
   std::uint32_t partitions_after = 0;
 };
+// A value of a status item or a table cell: an integer or a string.
+struct StatusValue {
+  bool is_text = false;
+  std::int64_t number = 0;
+  std::string text;
+  static StatusValue of(std::int64_t n) { return StatusValue{false, n, {}}; }
+  static StatusValue of(std::string t) { return StatusValue{true, 0, std::move(t)}; }
+  friend bool operator==(const StatusValue&, const StatusValue&) = default;
+};
+// Rows of named columns (aae-status, merkle-roots, hints): each row has one
+// value per column.
+struct Table {
+  std::vector<std::string> columns;
+  std::vector<std::vector<StatusValue>> rows;
+};
 struct ClusterAdminReply {
   std::string message;
   std::vector<std::string> staged;  // "join n4@...", ...
   std::vector<TransferView> transfers;
   std::vector<OwnershipView> ownership;
+  Table table;  // sent as two more fields [columns, rows] when it has columns
 };
+void pack_table(msgpack::packer<msgpack::sbuffer>& packer, const Table& table);
+Result<Table> read_table(const msgpack::object& columns, const msgpack::object& rows);
 std::string encode_cluster_admin(std::uint64_t request_id, std::string_view command,
                                  const std::vector<std::string>& arguments);
 Result<std::pair<std::string, std::vector<std::string>>> decode_cluster_admin(std::span<const msgpack::object> body);
@@ -406,14 +428,8 @@ std::string encode_members_view(std::uint64_t request_id, const std::vector<Memb
 Result<std::vector<MembersView>> decode_members_view(std::span<const msgpack::object> body);
 
 // status reply: [[name, value]...] where value is an integer or a string,
-// in a stable order (counters, latencies, gauges).
-struct StatusValue {
-  bool is_text = false;
-  std::int64_t number = 0;
-  std::string text;
-  static StatusValue of(std::int64_t n) { return StatusValue{false, n, {}}; }
-  static StatusValue of(std::string t) { return StatusValue{true, 0, std::move(t)}; }
-};
+// in a stable order (counters, latencies, gauges). StatusValue is defined
+// with the cluster_admin reply, whose tables use it too.
 std::string encode_status(std::uint64_t request_id, const std::vector<std::pair<std::string, StatusValue>>& items);
 Result<std::vector<std::pair<std::string, StatusValue>>> decode_status(std::span<const msgpack::object> body);
 

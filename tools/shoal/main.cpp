@@ -75,14 +75,20 @@ const std::vector<Command> kCommands = {
      "admin replica-get TYPE/BUCKET/KEY | admin failpoint NAME SPEC | admin cluster join NODE | admin cluster leave "
      "[NODE] | admin cluster force-remove NODE | admin cluster replace OLD NEW | admin cluster plan | admin cluster "
      "commit | admin cluster clear | admin transfers | admin bucket-type create|update NAME --props JSON | admin "
-     "bucket-type show NAME | admin bucket-type list",
+     "bucket-type show NAME | admin bucket-type list | admin aae status | admin aae exchange | admin merkle-roots | "
+     "admin hints",
      "replica-get: each replica's own copy, read directly from the vnodes of the preference list (no read "
      "repair). failpoint: arm a failpoint on the node (-h) if it runs with --enable-failpoints; SPEC 'off' disarms.\n"
      "cluster: stage membership changes, then review them with plan and apply them with commit (clear drops them). "
      "join runs against the new node and names any member (NODE is name@host:peer-port); leave hands the node's "
      "partitions off and stops it; force-remove gives a lost node's partitions to others, which rebuild them from "
      "the surviving replicas; replace OLD NEW moves exactly OLD's partitions to NEW (which ran join first).\n"
-     "transfers: every pending and running partition transfer with its progress, rate and ETA.\n"
+     "transfers: every pending and running partition transfer (hinted handoffs too) with its progress, rate and "
+     "ETA.\n"
+     "aae status: per partition of every node, its anti-entropy tree state, exchanges, the last result and the keys "
+     "repaired; aae exchange: start every node's exchanges now. merkle-roots: the tree root of every preference "
+     "list on every replica (equal roots: the replicas hold the same data). hints: the hints each fallback holds "
+     "for an unreachable or returning primary.\n"
      "bucket-type: create or update a type with properties as JSON, e.g. --props '{\"datatype\":\"set\",\"n_val\":3}' "
      "(n_val, r, w, pr, pw, dw, allow_mult, last_write_wins, notfound_ok, basic_quorum, datatype, ttl_ms); "
      "an update cannot change the datatype or n_val of a type that holds data."},
@@ -708,6 +714,58 @@ int admin_transfers(Client& client, const std::vector<std::string>& w, const Set
   return kOk;
 }
 
+// admin aae status|exchange, admin merkle-roots, admin hints: a table
+// gathered from every node, printed aligned or as a JSON array of objects.
+int admin_report(Client& client, const std::string& report, const Settings& s) {
+  auto r = client.cluster_admin(s.hosts.front(), report);
+  if (!r) return fail(r.error());
+  const net::Table& t = r.value().table;
+  if (s.json) {
+    JsonWriter j;
+    j.begin_array();
+    for (const auto& row : t.rows) {
+      j.begin_object();
+      for (std::size_t c = 0; c < t.columns.size() && c < row.size(); ++c) {
+        j.key(t.columns[c]);
+        if (row[c].is_text) {
+          j.string(row[c].text);
+        } else {
+          j.number(row[c].number);
+        }
+      }
+      j.end_object();
+    }
+    j.end_array();
+    std::cout << j.str() << "\n";
+    if (!r.value().message.empty()) std::fprintf(stderr, "note: %s\n", r.value().message.c_str());
+    return kOk;
+  }
+  std::vector<std::vector<std::string>> cells;
+  cells.push_back(t.columns);
+  for (const auto& row : t.rows) {
+    std::vector<std::string> line;
+    for (const auto& v : row) line.push_back(v.is_text ? v.text : std::to_string(v.number));
+    cells.push_back(std::move(line));
+  }
+  std::vector<std::size_t> width(t.columns.size(), 0);
+  for (const auto& line : cells)
+    for (std::size_t c = 0; c < line.size() && c < width.size(); ++c) width[c] = std::max(width[c], line[c].size());
+  if (t.rows.empty()) {
+    std::cout << (report == "hints" ? "no hints held\n" : "nothing to show\n");
+  } else {
+    for (const auto& line : cells) {
+      std::string out;
+      for (std::size_t c = 0; c < line.size() && c < width.size(); ++c) {
+        out += line[c];
+        if (c + 1 < line.size()) out += std::string(width[c] - line[c].size() + 2, ' ');
+      }
+      std::cout << out << "\n";
+    }
+  }
+  if (!r.value().message.empty()) std::cout << "note: " << r.value().message << "\n";
+  return kOk;
+}
+
 int admin_bucket_type(Client& client, const std::vector<std::string>& w, const Settings& s) {
   static const char* usage = "usage: admin bucket-type create|update NAME --props JSON | show NAME | list";
   if (w.size() < 3) return fail(usage);
@@ -1028,6 +1086,14 @@ int run(Client& client, std::vector<std::string> args, Settings s) {
   if (cmd == "admin" && w.size() >= 2 && w[1] == "cluster") return admin_cluster(client, w, s);
   if (cmd == "admin" && w.size() >= 2 && w[1] == "transfers") return admin_transfers(client, w, s);
   if (cmd == "admin" && w.size() >= 2 && w[1] == "bucket-type") return admin_bucket_type(client, w, s);
+  if (cmd == "admin" && w.size() >= 2 && w[1] == "aae") {
+    if (w.size() != 3 || (w[2] != "status" && w[2] != "exchange")) return fail("usage: admin aae status|exchange");
+    return admin_report(client, "aae-" + w[2], s);
+  }
+  if (cmd == "admin" && w.size() >= 2 && (w[1] == "merkle-roots" || w[1] == "hints")) {
+    if (w.size() != 2) return fail("usage: admin " + w[1]);
+    return admin_report(client, w[1], s);
+  }
   if (cmd == "admin" && w.size() == 4 && w[1] == "failpoint") {
     auto r = client.set_failpoint(s.hosts.front(), w[2], w[3]);
     if (!r) return fail(r.error());
@@ -1038,7 +1104,7 @@ int run(Client& client, std::vector<std::string> args, Settings s) {
     if (w.size() < 3 || w[1] != "replica-get")
       return fail(
           "usage: admin replica-get TYPE/BUCKET/KEY | failpoint NAME SPEC | cluster ... | transfers | "
-          "bucket-type ... (see help admin)");
+          "bucket-type ... | aae status|exchange | merkle-roots | hints (see help admin)");
     auto key = key_at(2);
     if (!key) return fail(key.error());
     auto r = client.replica_get(key.value());
