@@ -87,9 +87,9 @@ bool VnodeTrees::restore(std::string_view bytes) {
     if (!start || !n || !blob) return false;
     auto tree = storage::decode_tree(blob.value());
     if (!tree || !(tree.value().shape() == kAaeTreeShape)) return false;
-    if (!set.value().replace(storage::TreeId{static_cast<std::uint32_t>(start.value()),
-                                             static_cast<std::uint8_t>(n.value())},
-                             std::move(tree).value()))
+    if (!set.value().replace(
+            storage::TreeId{static_cast<std::uint32_t>(start.value()), static_cast<std::uint8_t>(n.value())},
+            std::move(tree).value()))
       return false;
   }
   trees_ = std::move(set).value();
@@ -236,8 +236,7 @@ void AaeExchangeCoordinator::on_reply(const net::Envelope& envelope) {
   if (type == MessageType::handoff_batch_reply) {
     auto reply = decode_handoff_batch_reply(envelope.body);
     if (!reply || pushes_pending_ == 0) return;
-    if (reply.value().status != ReplyStatus::ok)
-      return end(reply ? reply.value().error : reply.error());
+    if (reply.value().status != ReplyStatus::ok) return end(reply ? reply.value().error : reply.error());
     if (--pushes_pending_ == 0) {
       for (const auto& key : tombstones_) aae_.aae_tombstone_repaired(key);
       end();
@@ -248,7 +247,9 @@ void AaeExchangeCoordinator::on_reply(const net::Envelope& envelope) {
   auto reply = decode_vnode_aae_reply(envelope.body);
   if (!reply) return end(reply.error());
   if (reply.value().step != step_) return;  // a late answer to an earlier step
-  int side = reply.value().partition == sides_[0].partition ? 0 : reply.value().partition == sides_[1].partition ? 1 : -1;
+  int side = reply.value().partition == sides_[0].partition   ? 0
+             : reply.value().partition == sides_[1].partition ? 1
+                                                              : -1;
   if (side < 0 || replies_[side]) return;
   if (reply.value().status != ReplyStatus::ok) return end(reply.value().error);
   replies_[side] = std::move(reply).value();

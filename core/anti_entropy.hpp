@@ -40,13 +40,12 @@ namespace shoal::core {
 // keeps ~6.5 MiB of trees; a list of 1M keys has ~250 keys per segment.
 inline constexpr storage::TreeShape kAaeTreeShape{256, 16};
 inline constexpr std::size_t kAaeRebuildKeysPerStep = 5'000;
-inline constexpr std::uint32_t kAaeRebuildStepMs = 5;  // at most ~1M keys/s per vnode
+inline constexpr std::uint32_t kAaeRebuildStepMs = 5;       // at most ~1M keys/s per vnode
 inline constexpr std::size_t kAaeFetchBytesMax = 8u << 20;  // one fetch reply
 
 // The tree a stored object belongs to: its key's preference list (the
 // partition its hash falls in) and its bucket type's n_val.
-std::optional<storage::TreeId> tree_of(std::string_view storage_key, const BucketTypes& types,
-                                       std::uint32_t ring_size);
+std::optional<storage::TreeId> tree_of(std::string_view storage_key, const BucketTypes& types, std::uint32_t ring_size);
 
 struct AaeTreeView {
   storage::TreeId id;
@@ -54,8 +53,8 @@ struct AaeTreeView {
 };
 struct AaePartitionView {
   bool ready = false;
-  std::uint64_t rebuilt_keys = 0;    // while rebuilding
-  std::uint64_t keys_estimate = 0;   // objects stored (the engine's count)
+  std::uint64_t rebuilt_keys = 0;   // while rebuilding
+  std::uint64_t keys_estimate = 0;  // objects stored (the engine's count)
   std::vector<AaeTreeView> trees;
 };
 
@@ -118,8 +117,8 @@ class VnodeTrees {
 // The outcome of one exchange, for the router's schedule and `aae status`.
 struct AaeOutcome {
   std::uint64_t keys_repaired = 0;
-  bool more = false;      // a bound was hit: differences remain
-  bool in_sync = false;   // roots were equal
+  bool more = false;     // a bound was hit: differences remain
+  bool in_sync = false;  // roots were equal
   std::optional<Error> error;
 };
 

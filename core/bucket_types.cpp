@@ -35,14 +35,22 @@ std::string_view trim(std::string_view s) {
 
 std::string_view datatype_name(crdt::Datatype datatype) {
   switch (datatype) {
-    case crdt::Datatype::plain: return "plain";
-    case crdt::Datatype::counter: return "counter";
-    case crdt::Datatype::set: return "set";
-    case crdt::Datatype::map: return "map";
-    case crdt::Datatype::register_: return "register";
-    case crdt::Datatype::flag: return "flag";
-    case crdt::Datatype::hll: return "hll";
-    case crdt::Datatype::mv_register: return "mvregister";
+    case crdt::Datatype::plain:
+      return "plain";
+    case crdt::Datatype::counter:
+      return "counter";
+    case crdt::Datatype::set:
+      return "set";
+    case crdt::Datatype::map:
+      return "map";
+    case crdt::Datatype::register_:
+      return "register";
+    case crdt::Datatype::flag:
+      return "flag";
+    case crdt::Datatype::hll:
+      return "hll";
+    case crdt::Datatype::mv_register:
+      return "mvregister";
   }
   return "unknown";
 }
@@ -64,7 +72,8 @@ Result<BucketProps> apply_props(BucketProps props, std::string_view settings) {
     if (item.empty()) continue;
     auto eq = item.find('=');
     if (eq == std::string_view::npos)
-      return make_error(Errc::invalid_argument, "bucket property '" + std::string(item) + "' needs a value (key=value)");
+      return make_error(Errc::invalid_argument,
+                        "bucket property '" + std::string(item) + "' needs a value (key=value)");
     std::string_view name = trim(item.substr(0, eq)), value = trim(item.substr(eq + 1));
     auto quorum = [&](net::Quorum& slot) -> Result<void> {
       auto q = net::Quorum::parse(value);
@@ -129,8 +138,8 @@ std::string format_props(const BucketProps& p) {
                     ",allow_mult=" + (p.allow_mult ? "true" : "false") +
                     ",last_write_wins=" + (p.last_write_wins ? "true" : "false") +
                     ",notfound_ok=" + (p.notfound_ok ? "true" : "false") +
-                    ",basic_quorum=" + (p.basic_quorum ? "true" : "false") + ",datatype=" +
-                    std::string(datatype_name(p.datatype));
+                    ",basic_quorum=" + (p.basic_quorum ? "true" : "false") +
+                    ",datatype=" + std::string(datatype_name(p.datatype));
   if (p.ttl_ms) out += ",ttl_ms=" + std::to_string(*p.ttl_ms);
   return out;
 }
@@ -147,7 +156,7 @@ BucketTypes BucketTypes::builtin(std::uint32_t n_val, net::Quorum r, net::Quorum
   lww.last_write_wins = true;
   types.types_["lww"] = lww;
   const std::pair<const char*, crdt::Datatype> crdts[] = {
-      {"counters", crdt::Datatype::counter}, {"sets", crdt::Datatype::set},         {"maps", crdt::Datatype::map},
+      {"counters", crdt::Datatype::counter},    {"sets", crdt::Datatype::set},   {"maps", crdt::Datatype::map},
       {"registers", crdt::Datatype::register_}, {"flags", crdt::Datatype::flag}, {"hlls", crdt::Datatype::hll}};
   for (const auto& [name, datatype] : crdts) {
     BucketProps props = base;

@@ -91,8 +91,8 @@ struct NodeConfig {
   std::uint32_t vnode_set_restarts_max = 2;  // escalations tolerated before the node exits
   std::uint32_t shutdown_drain_ms = 5'000;
   std::uint32_t gossip_interval_ms = 1'000;
-  std::uint32_t transfer_limit = 2;        // concurrent outbound transfers per node
-  std::uint64_t transfer_bytes_per_s = 0;  // 0: unthrottled
+  std::uint32_t transfer_limit = 2;         // concurrent outbound transfers per node
+  std::uint64_t transfer_bytes_per_s = 0;   // 0: unthrottled
   std::uint32_t aae_interval_ms = 120'000;  // 0: exchanges only on demand
   std::uint32_t aae_keys_per_exchange = 5'000;
   std::uint32_t aae_concurrency = 2;

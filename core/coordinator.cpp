@@ -172,8 +172,10 @@ void GetCoordinator::repair_and_finish() {
   }
   // Every primary holds the same tombstone: it can go once the delay passed
   // (a get that sees it again later reaps it then).
-  if (object->is_tombstone() && holders == plan_.props.n_val && plan_.preflist.complete &&
-      host_.reap_allowed(plan_.preflist)) {
+  if (object->is_tombstone() &&
+      !(holders == plan_.props.n_val && plan_.preflist.complete && host_.reap_allowed(plan_.preflist))) {
+    if (reap_check_) host_.defer_reap(plan_.key);
+  } else if (object->is_tombstone()) {
     VnodeReap reap;
     reap.key = plan_.key;
     reap.value_hash = hash64(bytes);
@@ -216,11 +218,17 @@ WriteCoordinator::WriteCoordinator(CoordinatorHost& host, std::uint64_t id, std:
 
 void WriteCoordinator::start() {
   host_.set_timer(id_, plan_.timeout_ms, kTimeoutTimer);
+  // The local replica coordinates; a primary one if there is (a fallback
+  // has not seen the key's history, which a delete or a CRDT remove without
+  // a context acts on).
   bool found = false;
   for (std::size_t i = 0; i < plan_.preflist.entries.size(); ++i) {
-    if (plan_.preflist.entries[i].node == host_.self()) {
+    const auto& e = plan_.preflist.entries[i];
+    if (e.node != host_.self()) continue;
+    if (!found) coordinator_index_ = i;
+    found = true;
+    if (e.role == ring::Role::primary) {
       coordinator_index_ = i;
-      found = true;
       break;
     }
   }
@@ -345,11 +353,13 @@ void WriteCoordinator::decide() {
 void WriteCoordinator::maybe_finish() {
   if (replies_ < plan_.preflist.entries.size()) return;
   // A delete every primary acknowledged: reap the tombstone after the delay.
-  if (type_ == MessageType::del && all_acked_ && plan_.preflist.complete && !reap_scheduled_ &&
-      host_.reap_allowed(plan_.preflist)) {
-    reap_scheduled_ = true;
-    host_.set_timer(id_, host_.tombstone_reap_delay_ms(), kReapTimer);
-    return;
+  if (type_ == MessageType::del && !reap_scheduled_) {
+    if (all_acked_ && plan_.preflist.complete && host_.reap_allowed(plan_.preflist)) {
+      reap_scheduled_ = true;
+      host_.set_timer(id_, host_.tombstone_reap_delay_ms(), kReapTimer);
+      return;
+    }
+    host_.defer_reap(plan_.key);
   }
   if (!reap_scheduled_) finish();
 }
@@ -358,7 +368,10 @@ void WriteCoordinator::on_timer(std::uint32_t tag) {
   if (tag == kReapTimer) {
     // Hints or transfers may have appeared during the delay: then the
     // tombstone stays (a later read or anti-entropy reaps it).
-    if (!host_.reap_allowed(plan_.preflist)) return finish();
+    if (!host_.reap_allowed(plan_.preflist)) {
+      host_.defer_reap(plan_.key);
+      return finish();
+    }
     VnodeReap reap;
     reap.key = plan_.key;
     reap.value_hash = hash64(object_);

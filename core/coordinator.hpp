@@ -58,6 +58,8 @@ class CoordinatorHost {
   // primary, every member is reachable, and no node holds hints or runs a
   // transfer for its partitions (a hint could carry an older value back).
   virtual bool reap_allowed(const ring::Preflist& preflist) const = 0;
+  // A tombstone that could not be reaped yet: try again once it may be.
+  virtual void defer_reap(const crdt::ObjectKey& key) = 0;
   // Keys per listing page: the request's page_keys, bounded by the node's limit.
   virtual std::uint32_t list_page_keys(std::optional<std::uint32_t> requested) const = 0;
 };
@@ -116,6 +118,9 @@ class GetCoordinator final : public Coordinator {
   void start() override;
   void on_reply(const net::Envelope& reply) override;
   void on_timer(std::uint32_t tag) override;
+  // A read the node runs to reap a tombstone: one it cannot reap yet (the
+  // replicas still differ, or reaping is not allowed) is deferred again.
+  void set_reap_check() { reap_check_ = true; }
 
  private:
   struct ReplicaState {
@@ -134,6 +139,7 @@ class GetCoordinator final : public Coordinator {
   std::optional<crdt::Object> merged_;
   std::vector<std::string> merged_encodings_;  // distinct replica encodings folded in
   bool repaired_ = false;
+  bool reap_check_ = false;
 };
 
 class WriteCoordinator final : public Coordinator {

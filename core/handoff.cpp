@@ -19,7 +19,6 @@ namespace {
 // is read while the previous batch is on its way, so both run at once.
 constexpr std::uint32_t kFoldTimer = 2;
 
-
 }  // namespace
 
 // ---- handoff ------------------------------------------------------------------------------
@@ -422,9 +421,8 @@ void TransfersCoordinator::finish_answer() {
   net::ClusterAdminReply out;
   if (what_ != "transfers") {
     // A report: every node's rows, in node order (rows start with the node).
-    std::stable_sort(table_.rows.begin(), table_.rows.end(), [](const auto& a, const auto& b) {
-      return !a.empty() && !b.empty() && a[0].text < b[0].text;
-    });
+    std::stable_sort(table_.rows.begin(), table_.rows.end(),
+                     [](const auto& a, const auto& b) { return !a.empty() && !b.empty() && a[0].text < b[0].text; });
     out.table = std::move(table_);
     for (auto& note : notes_) out.message += (out.message.empty() ? "" : "; ") + note;
     for (const auto& node : silent_) out.message += (out.message.empty() ? "" : "; ") + node + " did not answer";

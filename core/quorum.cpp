@@ -10,8 +10,7 @@ Result<void> check(std::string_view name, std::uint32_t value, std::uint32_t n_v
   if (value > n_val)
     return make_error(Errc::invalid_argument,
                       std::string(name) + "=" + std::to_string(value) + " exceeds n_val=" + std::to_string(n_val));
-  if (at_least_one && value == 0)
-    return make_error(Errc::invalid_argument, std::string(name) + " must be at least 1");
+  if (at_least_one && value == 0) return make_error(Errc::invalid_argument, std::string(name) + " must be at least 1");
   return ok();
 }
 
@@ -74,12 +73,10 @@ void ReadQuorum::add(Reply reply, bool primary) {
 
 QuorumOutcome ReadQuorum::outcome() const {
   const std::uint32_t remaining = spec_.n - replies();
-  const std::uint32_t primaries_remaining =
-      spec_.primaries - (primary_found_ + primary_notfound_ + primary_failed_);
+  const std::uint32_t primaries_remaining = spec_.primaries - (primary_found_ + primary_notfound_ + primary_failed_);
   if (successes() >= spec_.r && primary_successes() >= spec_.pr)
     return found_ > 0 ? QuorumOutcome::found : QuorumOutcome::notfound;
-  const bool impossible =
-      successes() + remaining < spec_.r || primary_successes() + primaries_remaining < spec_.pr;
+  const bool impossible = successes() + remaining < spec_.r || primary_successes() + primaries_remaining < spec_.pr;
   // Not found is the answer when the replicas that said so are enough on
   // their own to make r unreachable: more of them than n - r.
   const bool notfounds_decide = !spec_.notfound_ok && notfound_ > 0 && notfound_ >= spec_.n - spec_.r + 1;
@@ -90,20 +87,19 @@ QuorumOutcome ReadQuorum::outcome() const {
 }
 
 std::string ReadQuorum::failure() const {
-  const std::uint32_t primaries_remaining =
-      spec_.primaries - (primary_found_ + primary_notfound_ + primary_failed_);
+  const std::uint32_t primaries_remaining = spec_.primaries - (primary_found_ + primary_notfound_ + primary_failed_);
   const bool pr_unreachable = primary_successes() + primaries_remaining < spec_.pr;
   // Name the setting the caller chose: pr when it cannot be met (r was
   // only raised to it).
   if (!pr_unreachable) {
-    std::string out = "r=" + std::to_string(spec_.r) + " not met: " + plural(successes(), "replica", "replicas") +
-                      " replied";
+    std::string out =
+        "r=" + std::to_string(spec_.r) + " not met: " + plural(successes(), "replica", "replicas") + " replied";
     if (failed_) out += " (" + std::to_string(failed_) + " failed or unreachable)";
     if (!spec_.notfound_ok && notfound_) out += ", " + std::to_string(notfound_) + " not found (notfound_ok=false)";
     return out;
   }
-  std::string out = "pr=" + std::to_string(spec_.pr) + " not met: " +
-                    plural(primary_successes(), "primary", "primaries") + " replied";
+  std::string out = "pr=" + std::to_string(spec_.pr) +
+                    " not met: " + plural(primary_successes(), "primary", "primaries") + " replied";
   if (primary_failed_) out += " (" + std::to_string(primary_failed_) + " failed or unreachable)";
   return out;
 }

@@ -27,7 +27,7 @@ namespace shoal::core {
 enum class QuorumOutcome { pending, found, notfound, met, failed };
 
 struct ReadQuorumSpec {
-  std::uint32_t n = 3;  // replicas asked
+  std::uint32_t n = 3;          // replicas asked
   std::uint32_t primaries = 3;  // of which primaries
   std::uint32_t r = 2;
   std::uint32_t pr = 0;

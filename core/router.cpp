@@ -681,18 +681,31 @@ void Router::handle_client_message(Origin origin, std::string_view payload) {
                               o.pw.value_or(net::Quorum{}).resolve(n, props->pw.resolve(n, 0)),
                               o.dw.value_or(net::Quorum{}).resolve(n, props->dw.resolve(n, 0)));
   if (!spec) return reply_error(origin, request_id, spec.error());
-  bool local_replica = false;
-  for (const auto& entry : plan.preflist.entries) local_replica |= entry.node == self();
-  if (!local_replica) {
-    // Only a replica may create a dot: hand the write to one that can.
+  // Only a replica may create a dot, and a primary one should: a fallback
+  // has not seen the key's history (a delete or a set remove without a
+  // context acts on what the coordinating replica saw). A fallback
+  // coordinates only when no primary is reachable.
+  bool local_primary = false, local_fallback = false, primary_reachable = false;
+  for (const auto& entry : plan.preflist.entries) {
+    const bool primary = entry.role == ring::Role::primary;
+    local_primary |= primary && entry.node == self();
+    local_fallback |= !primary && entry.node == self();
+    primary_reachable |= primary && entry.node != self() && reachable(entry.node);
+  }
+  const bool coordinate_here =
+      local_primary || (local_fallback && (!primary_reachable || origin.kind == Origin::Kind::forward));
+  if (!coordinate_here) {
     if (origin.kind == Origin::Kind::forward)
       return reply_error(origin, request_id,
                          make_error(Errc::unavailable, self() + " holds no replica of the key (ring views differ?)"));
-    for (const auto& entry : plan.preflist.entries) {
-      if (!reachable(entry.node)) continue;
-      std::uint32_t peer = peer_index_.at(entry.node);
-      if (peers_[peer].outbox.size() >= services_->config.limits.peer_queue_messages_max) continue;
-      return forward_to_peer(peer, payload, std::move(origin), request_id, plan.timeout_ms + 1000);
+    for (int pass = 0; pass < 2; ++pass) {
+      for (const auto& entry : plan.preflist.entries) {
+        if ((pass == 0) != (entry.role == ring::Role::primary) || entry.node == self() || !reachable(entry.node))
+          continue;
+        std::uint32_t peer = peer_index_.at(entry.node);
+        if (peers_[peer].outbox.size() >= services_->config.limits.peer_queue_messages_max) continue;
+        return forward_to_peer(peer, payload, std::move(origin), request_id, plan.timeout_ms + 1000);
+      }
     }
     return reply_error(origin, request_id,
                        make_error(Errc::unavailable, "no replica of the key is reachable to coordinate the write"));
@@ -892,8 +905,7 @@ void Router::dispatch_authenticated(std::uint32_t peer, std::string_view payload
         (void)send_to_peer(peer, encode(envelope.request_id, notfound));
         return;
       }
-      if (type == MessageType::vnode_put || type == MessageType::vnode_coordinate ||
-          type == MessageType::handoff_batch)
+      if (type == MessageType::vnode_put || type == MessageType::vnode_coordinate || type == MessageType::handoff_batch)
         vnode = fallback_vnode(partition.value());
     }
     Error error{Errc::not_found, "partition " + std::to_string(partition.value()) + " is not hosted on " + self()};
@@ -1052,6 +1064,7 @@ void Router::tick() {
   forget_exited_tick();
   schedule_transfers();
   aae_tick();
+  deferred_reap_tick();
   const std::string heartbeat = encode_heartbeat(0, busy_partitions());
   for (auto& link : peers_) {
     if (link.retired) continue;
@@ -1157,7 +1170,8 @@ std::string Router::encode_status_reply(std::uint64_t request_id) {
   counter("tombstones_reaped", s.tombstones_reaped);
   std::int64_t hints = 0;
   for (auto p : fallbacks_)
-    if (auto view = services_->aae ? services_->aae->find(p) : std::nullopt) hints += static_cast<std::int64_t>(view->keys_estimate);
+    if (auto view = services_->aae ? services_->aae->find(p) : std::nullopt)
+      hints += static_cast<std::int64_t>(view->keys_estimate);
   add("fallback_vnodes", static_cast<std::int64_t>(fallbacks_.size()));
   add("hints", hints);
   std::int64_t exchanges = 0;

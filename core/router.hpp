@@ -122,6 +122,7 @@ class Router final : public Actor, public MembershipHost, public AaeHost {
   std::uint32_t tombstone_reap_delay_ms() const override { return services_->config.tombstone_reap_delay_ms; }
   std::uint32_t list_page_keys(std::optional<std::uint32_t> requested) const override;
   bool reap_allowed(const ring::Preflist& preflist) const override;
+  void defer_reap(const crdt::ObjectKey& key) override;
 
   // MembershipHost
   void transfer_progress(std::uint32_t partition, std::uint64_t keys, std::uint64_t bytes,
@@ -164,7 +165,7 @@ class Router final : public Actor, public MembershipHost, public AaeHost {
     std::vector<std::string> outbox;  // messages of this turn, sent as one frame by flush_peer
     std::size_t outbox_bytes = 0;
     std::int64_t commands_checked_us = 0;
-    PhiAccrualDetector detector;  // fed by its heartbeats
+    PhiAccrualDetector detector;                 // fed by its heartbeats
     std::vector<std::uint32_t> busy_partitions;  // from its last heartbeat
   };
   struct Inbound {
@@ -264,6 +265,7 @@ class Router final : public Actor, public MembershipHost, public AaeHost {
   void aae_tick();
   void refresh_aae_pairs();
   void start_reap_check(const crdt::ObjectKey& key);
+  void deferred_reap_tick();
   net::Table aae_status_table() const;
   net::Table merkle_roots_table() const;
   net::Table hints_table() const;
@@ -298,14 +300,16 @@ class Router final : public Actor, public MembershipHost, public AaeHost {
   std::map<std::uint32_t, std::int64_t> retiring_;         // partition -> when its vnode stops (monotonic us)
   std::map<std::uint32_t, std::int64_t> retired_at_us_;    // a partition is not reopened until its drop is done
   std::map<std::uint32_t, std::map<std::uint32_t, std::set<std::uint32_t>>> repairs_pending_;
-  std::set<std::uint32_t> fallbacks_;    // hosted vnodes of partitions owned elsewhere: hints to hand back
-  std::set<std::uint32_t> handed_over_;  // unwanted vnodes whose data is all on their owner: retire them
+  std::set<std::uint32_t> fallbacks_;        // hosted vnodes of partitions owned elsewhere: hints to hand back
+  std::set<std::uint32_t> handed_over_;      // unwanted vnodes whose data is all on their owner: retire them
   std::set<std::uint32_t> hinted_handoffs_;  // running handoffs of fallback vnodes (also in handoffs_)
   std::map<AaePairKey, AaePairState> aae_pairs_;
   std::unordered_map<std::uint64_t, AaePairKey> aae_running_;  // coordinator id -> pair
-  std::uint64_t aae_pairs_version_ = 0;  // ring_version_ the pairs were computed for
-  std::uint64_t ring_version_ = 1;       // bumped on every ring or bucket type change
+  std::uint64_t aae_pairs_version_ = 0;                        // ring_version_ the pairs were computed for
+  std::uint64_t ring_version_ = 1;                             // bumped on every ring or bucket type change
   bool aae_kick_pending_ = false;
+  std::deque<crdt::ObjectKey> deferred_reaps_;  // tombstones to reap once reaping is allowed (bounded)
+  std::set<std::string> deferred_reap_keys_;    // their storage keys, so a key is queued once
   // The ring as it was when no transfer was pending: repairs compare the
   // preference lists of one settled ring with the next.
   ring::Ring settled_ring_;

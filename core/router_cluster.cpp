@@ -435,11 +435,13 @@ void Router::handle_cluster_admin(const Origin& origin, std::uint64_t request_id
   static const std::set<std::string> claimant_commands = {"stage-join", "leave",  "force-remove", "replace",
                                                           "plan",       "commit", "clear"};
   if (!claimant_commands.contains(command))
-    return reply_error(origin, request_id,
-                       make_error(Errc::invalid_argument,
-                                  "unknown cluster command '" + command +
-                                      "' (join, leave, force-remove, replace, plan, commit, clear, transfers, aae-status, aae-exchange, "
-                                      "merkle-roots, hints)"));
+    return reply_error(
+        origin, request_id,
+        make_error(
+            Errc::invalid_argument,
+            "unknown cluster command '" + command +
+                "' (join, leave, force-remove, replace, plan, commit, clear, transfers, aae-status, aae-exchange, "
+                "merkle-roots, hints)"));
   if (command == "leave" && args.empty()) {
     // "leave" means the node the operator asked; name it before forwarding.
     std::string named = net::encode_cluster_admin(request_id, "leave", {self()});
@@ -889,8 +891,8 @@ net::ClusterAdminReply Router::local_transfers() const {
     if (handoffs_.contains(p)) continue;
     TransferStats idle;
     if (auto v = services_->aae ? services_->aae->find(p) : std::nullopt) idle.keys_estimate = v->keys_estimate;
-    out.transfers.push_back(view(p, idle, self(), ring_.owner(p),
-                                 reachable(ring_.owner(p)) ? "hinted-waiting" : "hinted-primary-down"));
+    out.transfers.push_back(
+        view(p, idle, self(), ring_.owner(p), reachable(ring_.owner(p)) ? "hinted-waiting" : "hinted-primary-down"));
   }
   for (const auto& [p, lists] : repairs_pending_) {
     auto stats = transfer_stats_.find(p);

@@ -9,12 +9,16 @@
 #include "base/hash.hpp"
 #include "core/router.hpp"
 #include "ring/partition.hpp"
+#include "storage/key.hpp"
 
 namespace shoal::core {
 
 using net::MessageType;
 
 namespace {
+
+constexpr std::size_t kDeferredReapsMax = 100'000;
+constexpr std::size_t kReapChecksPerTick = 500;
 
 std::string hex64(std::uint64_t v) {
   char buffer[17];
@@ -94,6 +98,33 @@ bool Router::reap_allowed(const ring::Preflist& preflist) const {
   return true;
 }
 
+void Router::defer_reap(const crdt::ObjectKey& key) {
+  if (deferred_reaps_.size() >= kDeferredReapsMax) return;  // reads and anti-entropy reap the rest
+  if (!deferred_reap_keys_.insert(storage::encode_storage_key(key.bucket_type, key.bucket, key.key)).second) return;
+  deferred_reaps_.push_back(key);
+}
+
+void Router::deferred_reap_tick() {
+  for (std::size_t n = deferred_reaps_.size(), checked = 0; n > 0 && checked < kReapChecksPerTick; --n) {
+    crdt::ObjectKey key = std::move(deferred_reaps_.front());
+    deferred_reaps_.pop_front();
+    const BucketProps* props = bucket_types_->find(key.bucket_type);
+    std::string skey = storage::encode_storage_key(key.bucket_type, key.bucket, key.key);
+    if (!props) {
+      deferred_reap_keys_.erase(skey);
+      continue;
+    }
+    auto list = preference_list(ring_, key_hash(key.bucket_type, key.bucket, key.key), props->n_val);
+    if (!reap_allowed(list)) {
+      deferred_reaps_.push_back(std::move(key));
+      continue;
+    }
+    deferred_reap_keys_.erase(skey);
+    ++checked;
+    start_reap_check(key);
+  }
+}
+
 // ---- anti-entropy schedule --------------------------------------------------------------------
 
 void Router::refresh_aae_pairs() {
@@ -126,10 +157,10 @@ void Router::refresh_aae_pairs() {
           AaePairState state;
           // First exchanges spread over one interval, so a restart does not
           // start every exchange at once.
-          std::uint64_t spread = interval_ms == 0 ? 0
-                                                  : hash64(key.remote_node + std::to_string(start) + "/" +
-                                                           std::to_string(p)) %
-                                                        (std::uint64_t{interval_ms} * 1000);
+          std::uint64_t spread = interval_ms == 0
+                                     ? 0
+                                     : hash64(key.remote_node + std::to_string(start) + "/" + std::to_string(p)) %
+                                           (std::uint64_t{interval_ms} * 1000);
           state.due_us = interval_ms == 0 ? INT64_MAX : now + static_cast<std::int64_t>(spread);
           next.emplace(key, std::move(state));
         }
@@ -192,8 +223,8 @@ void Router::aae_exchange_finished(std::uint64_t coordinator, const AaeOutcome& 
     state.last_outcome = "error: " + outcome.error->message;
     spdlog::debug("anti-entropy exchange of list {}/{} with {}: {}", key.tree.preflist_start_partition,
                   static_cast<int>(key.tree.n_val), key.remote_node, outcome.error->to_string());
-    state.due_us = now + std::min<std::int64_t>(std::int64_t{interval_ms == 0 ? 10'000 : interval_ms} * 1000,
-                                                10'000'000);
+    state.due_us =
+        now + std::min<std::int64_t>(std::int64_t{interval_ms == 0 ? 10'000 : interval_ms} * 1000, 10'000'000);
   } else {
     state.keys_repaired_last = outcome.keys_repaired;
     state.keys_repaired_total += outcome.keys_repaired;
@@ -236,7 +267,9 @@ void Router::start_reap_check(const crdt::ObjectKey& key) {
   std::uint64_t id = next_id_++;
   // The read repairs what still differs and reaps the tombstone when every
   // replica holds it and reaping is allowed.
-  start_coordinator(std::make_unique<GetCoordinator>(*this, id, 0, std::move(plan), spec.value()), std::move(origin));
+  auto coordinator = std::make_unique<GetCoordinator>(*this, id, 0, std::move(plan), spec.value());
+  coordinator->set_reap_check();
+  start_coordinator(std::move(coordinator), std::move(origin));
 }
 
 // ---- reports ----------------------------------------------------------------------------------
@@ -273,14 +306,15 @@ net::ClusterAdminReply Router::local_report(const std::string& what) {
 
 net::Table Router::aae_status_table() const {
   net::Table t;
-  t.columns = {"node",       "partition",  "tree_state", "trees",          "keys", "exchanges", "last_exchange_s_ago",
-               "last_result", "keys_repaired_last", "keys_repaired_total"};
+  t.columns = {
+      "node",        "partition",          "tree_state",         "trees", "keys", "exchanges", "last_exchange_s_ago",
+      "last_result", "keys_repaired_last", "keys_repaired_total"};
   auto views = services_->aae ? services_->aae->all() : std::map<std::uint32_t, AaePartitionView>{};
   const std::int64_t now_unix = services_->clock->now_unix_us();
   for (const auto& [p, ref] : vnodes_) {
     if (ring_.owner(p) != self()) continue;  // fallbacks hold hints, not replicas
     auto v = views.find(p);
-    std::string state = v == views.end() ? "opening"
+    std::string state = v == views.end()  ? "opening"
                         : v->second.ready ? "ready"
                                           : "rebuilding (" + std::to_string(v->second.rebuilt_keys) + " of ~" +
                                                 std::to_string(v->second.keys_estimate) + " keys)";
@@ -329,7 +363,9 @@ net::Table Router::merkle_roots_table() const {
           for (const auto& tree : v->second.trees)
             if (tree.id.preflist_start_partition == start && tree.id.n_val == n) root = tree.root;
         t.rows.push_back({text(self()), num(start), num(n), num(p), text(hex64(root)),
-                          text(ready ? "ready" : v == views.end() ? "opening" : "rebuilding")});
+                          text(ready              ? "ready"
+                               : v == views.end() ? "opening"
+                                                  : "rebuilding")});
       }
     }
   }

@@ -49,13 +49,20 @@ std::uint64_t LatencyHistogram::percentile(double p) const {
 
 std::string_view op_name(Op op) {
   switch (op) {
-    case Op::get: return "get";
-    case Op::put: return "put";
-    case Op::del: return "delete";
-    case Op::update: return "update";
-    case Op::list: return "list";
-    case Op::admin: return "admin";
-    case Op::count_: break;
+    case Op::get:
+      return "get";
+    case Op::put:
+      return "put";
+    case Op::del:
+      return "delete";
+    case Op::update:
+      return "update";
+    case Op::list:
+      return "list";
+    case Op::admin:
+      return "admin";
+    case Op::count_:
+      break;
   }
   return "?";
 }
