@@ -24,8 +24,12 @@ constexpr std::uint32_t kFoldTimer = 2;
 // ---- handoff ------------------------------------------------------------------------------
 
 HandoffCoordinator::HandoffCoordinator(MembershipHost& host, std::uint64_t id, std::uint32_t partition,
-                                       std::string target)
-    : Coordinator(host, id, 0), membership_(host), partition_(partition), target_(std::move(target)) {}
+                                       std::string target, std::optional<std::uint32_t> grace_ms)
+    : Coordinator(host, id, 0),
+      membership_(host),
+      partition_(partition),
+      target_(std::move(target)),
+      grace_ms_(grace_ms.value_or(host.transfer_grace_ms())) {}
 
 void HandoffCoordinator::start() {
   window_start_us_ = membership_.monotonic_us();
@@ -55,7 +59,7 @@ void HandoffCoordinator::next_step() {
     // Everything read and every write passed on is stored on the target.
     copied_ = true;
     phase_ = Phase::draining;
-    drain_until_us_ = membership_.monotonic_us() + std::int64_t{membership_.transfer_grace_ms()} * 1000;
+    drain_until_us_ = membership_.monotonic_us() + std::int64_t{grace_ms_} * 1000;
     spdlog::info("handoff of partition {} to {}: {} keys, {} bytes copied; moving ownership", partition_, target_,
                  keys_sent_, bytes_sent_);
     membership_.transfer_copied(partition_);

@@ -28,6 +28,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -72,7 +73,10 @@ std::uint32_t transfer_wait_ms(std::uint64_t bytes_per_s, std::int64_t start_us,
 
 class HandoffCoordinator final : public Coordinator {
  public:
-  HandoffCoordinator(MembershipHost& host, std::uint64_t id, std::uint32_t partition, std::string target);
+  // `grace_ms`: how long writes are still passed on once everything is
+  // copied (default: the host's transfer grace, for a ring change to spread).
+  HandoffCoordinator(MembershipHost& host, std::uint64_t id, std::uint32_t partition, std::string target,
+                     std::optional<std::uint32_t> grace_ms = std::nullopt);
   void start() override;
   void on_reply(const net::Envelope& reply) override;
   void on_timer(std::uint32_t tag) override;
@@ -110,6 +114,7 @@ class HandoffCoordinator final : public Coordinator {
   std::uint64_t window_bytes_ = 0;
   bool copied_ = false;
   std::int64_t drain_until_us_ = 0;
+  std::uint32_t grace_ms_;
 };
 
 class RepairCoordinator final : public Coordinator {

@@ -435,8 +435,9 @@ void Router::on_timer(ActorContext& ctx, std::uint64_t token) {
     ctx.set_timer(services_->config.heartbeat_interval_ms, kTickToken);
     return;
   }
-  if (token == kAaeKickToken) {
-    aae_kick_pending_ = false;
+  if (token == kKickToken) {
+    kick_pending_ = false;
+    schedule_transfers();
     aae_tick();
     return;
   }

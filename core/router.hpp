@@ -82,8 +82,10 @@ class HandoffCoordinator;
 
 // Timer tag of a request forwarded to another node (its id in the upper bits).
 inline constexpr std::uint32_t kForwardTimerTag = 7;
-// Router timer token that starts due anti-entropy exchanges (no coordinator has id 0).
-inline constexpr std::uint64_t kAaeKickToken = 1;
+// Router timer token that starts due transfers and anti-entropy exchanges at
+// once, outside the call of the coordinator that just finished (no
+// coordinator has id 0).
+inline constexpr std::uint64_t kKickToken = 1;
 // A retired partition is not reopened until its old copy is dropped.
 inline constexpr std::int64_t kReopenAfterRetireUs = 5'000'000;
 
@@ -266,6 +268,8 @@ class Router final : public Actor, public MembershipHost, public AaeHost {
   void refresh_aae_pairs();
   void start_reap_check(const crdt::ObjectKey& key);
   void deferred_reap_tick();
+  // Runs schedule_transfers and aae_tick from a timer of 0 ms.
+  void kick();
   net::Table aae_status_table() const;
   net::Table merkle_roots_table() const;
   net::Table hints_table() const;
@@ -307,7 +311,7 @@ class Router final : public Actor, public MembershipHost, public AaeHost {
   std::unordered_map<std::uint64_t, AaePairKey> aae_running_;  // coordinator id -> pair
   std::uint64_t aae_pairs_version_ = 0;                        // ring_version_ the pairs were computed for
   std::uint64_t ring_version_ = 1;                             // bumped on every ring or bucket type change
-  bool aae_kick_pending_ = false;
+  bool kick_pending_ = false;
   std::deque<crdt::ObjectKey> deferred_reaps_;  // tombstones to reap once reaping is allowed (bounded)
   std::set<std::string> deferred_reap_keys_;    // their storage keys, so a key is queued once
   // The ring as it was when no transfer was pending: repairs compare the

@@ -856,6 +856,7 @@ void Router::transfer_finished(std::uint32_t partition, bool repair, const Resul
     if (repair && repairs_pending_.erase(partition)) persist_repairs();
   }
   reconcile_vnodes();
+  kick();  // the next transfer need not wait for the tick
 }
 
 net::ClusterAdminReply Router::local_transfers() const {

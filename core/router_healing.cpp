@@ -59,7 +59,10 @@ void Router::schedule_hinted_handoffs(std::size_t limit) {
     const std::string& owner = ring_.owner(p);
     if (owner == self() || !reachable(owner)) continue;
     std::uint64_t id = next_id_++;
-    auto coordinator = std::make_unique<HandoffCoordinator>(*this, id, p, owner);
+    // No ring change has to spread: writes still sent here by coordinators
+    // that think the owner is down are passed on for a heartbeat or two.
+    auto coordinator =
+        std::make_unique<HandoffCoordinator>(*this, id, p, owner, 2 * services_->config.heartbeat_interval_ms);
     Coordinator* raw = coordinator.get();
     coordinators_[id] = std::move(coordinator);
     handoffs_[p] = id;
@@ -239,11 +242,7 @@ void Router::aae_exchange_finished(std::uint64_t coordinator, const AaeOutcome& 
                    : interval_ms == 0                        ? INT64_MAX
                                                              : now + std::int64_t{interval_ms} * 1000;
   }
-  // The next exchange starts from a timer, outside the coordinator's call.
-  if (!aae_kick_pending_) {
-    aae_kick_pending_ = true;
-    runtime_->context(self_).set_timer(0, kAaeKickToken);
-  }
+  kick();  // the next exchange starts now
 }
 
 void Router::aae_tombstone_repaired(const crdt::ObjectKey& key) { start_reap_check(key); }
@@ -272,6 +271,12 @@ void Router::start_reap_check(const crdt::ObjectKey& key) {
   start_coordinator(std::move(coordinator), std::move(origin));
 }
 
+void Router::kick() {
+  if (kick_pending_) return;
+  kick_pending_ = true;
+  runtime_->context(self_).set_timer(0, kKickToken);
+}
+
 // ---- reports ----------------------------------------------------------------------------------
 
 net::ClusterAdminReply Router::local_report(const std::string& what) {
@@ -294,10 +299,7 @@ net::ClusterAdminReply Router::local_report(const std::string& what) {
     }
     out.table.columns = {"node", "exchanges_scheduled", "exchanges_running"};
     out.table.rows.push_back({text(self()), num(scheduled), num(aae_running_.size())});
-    if (!aae_kick_pending_) {
-      aae_kick_pending_ = true;
-      runtime_->context(self_).set_timer(0, kAaeKickToken);
-    }
+    kick();
   } else {
     out.message = "unknown report '" + what + "' on " + self();
   }
