@@ -205,14 +205,15 @@ void GetCoordinator::on_timer(std::uint32_t tag) {
 
 WriteCoordinator::WriteCoordinator(CoordinatorHost& host, std::uint64_t id, std::uint64_t request_id, MessageType type,
                                    KeyRequestPlan plan, WriteQuorumSpec spec, std::string request, std::uint64_t ttl_ms,
-                                   bool return_body)
+                                   bool return_body, std::optional<net::KeyRequest> unread_delete)
     : Coordinator(host, id, request_id),
       type_(type),
       plan_(std::move(plan)),
       quorum_(spec),
       request_(std::move(request)),
       ttl_ms_(ttl_ms),
-      return_body_(return_body) {
+      return_body_(return_body),
+      unread_delete_(std::move(unread_delete)) {
   replied_.assign(plan_.preflist.entries.size(), false);
 }
 
@@ -253,6 +254,11 @@ void WriteCoordinator::start() {
     finish();
     return;
   }
+  if (unread_delete_) return read_context();
+  send_coordinate();
+}
+
+void WriteCoordinator::send_coordinate() {
   VnodeCoordinate request;
   request.partition = plan_.preflist.entries[coordinator_index_].partition;
   request.durable = quorum_.spec().dw > 0;
@@ -264,8 +270,51 @@ void WriteCoordinator::start() {
   }
 }
 
+void WriteCoordinator::read_context() {
+  // A delete without a context removes what the replicas hold, not only
+  // what the coordinating replica saw (it may have just come back empty):
+  // every reachable replica is read first and the delete carries the union
+  // of their contexts.
+  read_replied_.assign(plan_.preflist.entries.size(), false);
+  VnodeGet get;
+  get.key = plan_.key;
+  for (std::size_t i = 0; i < plan_.preflist.entries.size(); ++i) {
+    get.partition = plan_.preflist.entries[i].partition;
+    if (host_.send_to_vnode(plan_.preflist.entries[i], encode(id_, get))) {
+      ++read_pending_;
+    } else {
+      read_replied_[i] = true;
+    }
+  }
+  if (read_pending_ == 0) return context_read();
+  host_.set_timer(id_, std::max<std::uint32_t>(1, plan_.timeout_ms / 2), kStepTimer);
+}
+
+void WriteCoordinator::context_read() {
+  if (!unread_delete_) return;
+  net::KeyRequest request = std::move(*unread_delete_);
+  unread_delete_.reset();
+  if (!read_context_.empty()) request.context = net::encode_context(read_context_);
+  request_ = net::encode_request(0, request);
+  send_coordinate();
+}
+
 void WriteCoordinator::on_reply(const net::Envelope& envelope) {
   auto type = static_cast<MessageType>(envelope.type);
+  if (type == MessageType::vnode_get_reply) {
+    auto reply = decode_vnode_get_reply(envelope.body);
+    if (!reply || !unread_delete_) return;
+    for (std::size_t i = 0; i < plan_.preflist.entries.size(); ++i) {
+      if (plan_.preflist.entries[i].partition != reply.value().partition || read_replied_[i]) continue;
+      read_replied_[i] = true;
+      --read_pending_;
+      if (reply.value().status == ReplyStatus::ok)
+        if (auto object = decode_object(reply.value().object)) read_context_.merge(object.value().context());
+      break;
+    }
+    if (read_pending_ == 0) context_read();
+    return;
+  }
   if (type == MessageType::vnode_coordinate_reply) {
     auto reply = decode_vnode_coordinate_reply(envelope.body);
     if (!reply || !object_.empty()) return;
@@ -383,6 +432,7 @@ void WriteCoordinator::on_timer(std::uint32_t tag) {
     finish();
     return;
   }
+  if (tag == kStepTimer) return context_read();  // replicas that did not answer the read are left out
   if (tag != kTimeoutTimer || reap_scheduled_) return;
   if (!answered_) {
     host_.stats().requests_timed_out.fetch_add(1, std::memory_order_relaxed);

@@ -145,9 +145,11 @@ class GetCoordinator final : public Coordinator {
 class WriteCoordinator final : public Coordinator {
  public:
   // `request` is the client's message, passed to the coordinating vnode.
+  // `unread_delete`: a delete without a context, decoded; the replicas are
+  // read first and it is sent with the union of their contexts.
   WriteCoordinator(CoordinatorHost& host, std::uint64_t id, std::uint64_t request_id, net::MessageType type,
                    KeyRequestPlan plan, WriteQuorumSpec spec, std::string request, std::uint64_t ttl_ms,
-                   bool return_body);
+                   bool return_body, std::optional<net::KeyRequest> unread_delete = std::nullopt);
   void start() override;
   void on_reply(const net::Envelope& reply) override;
   void on_timer(std::uint32_t tag) override;
@@ -155,6 +157,9 @@ class WriteCoordinator final : public Coordinator {
  private:
   void decide();
   void maybe_finish();
+  void send_coordinate();
+  void read_context();
+  void context_read();
 
   net::MessageType type_;
   KeyRequestPlan plan_;
@@ -170,6 +175,10 @@ class WriteCoordinator final : public Coordinator {
   std::optional<Error> last_error_;
   bool all_acked_ = true;
   bool reap_scheduled_ = false;
+  std::optional<net::KeyRequest> unread_delete_;
+  crdt::VClock read_context_;
+  std::vector<bool> read_replied_;
+  std::size_t read_pending_ = 0;
 };
 
 class ListCoordinator final : public Coordinator {

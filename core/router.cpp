@@ -713,9 +713,12 @@ void Router::handle_client_message(Origin origin, std::string_view payload) {
   }
   std::uint64_t ttl_ms = o.ttl_ms.value_or(props->ttl_ms.value_or(0));
   bool return_body = o.return_body.value_or(false);
-  return start_coordinator(std::make_unique<WriteCoordinator>(*this, id, request_id, type, std::move(plan),
-                                                              spec.value(), std::string(payload), ttl_ms, return_body),
-                           std::move(origin));
+  std::optional<net::KeyRequest> unread_delete;
+  if (type == MessageType::del && !key_request.context) unread_delete = key_request;
+  return start_coordinator(
+      std::make_unique<WriteCoordinator>(*this, id, request_id, type, std::move(plan), spec.value(),
+                                         std::string(payload), ttl_ms, return_body, std::move(unread_delete)),
+      std::move(origin));
 }
 
 // ---- peers -----------------------------------------------------------------------------------

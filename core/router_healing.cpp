@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "base/failpoint.hpp"
 #include "base/hash.hpp"
 #include "core/router.hpp"
 #include "ring/partition.hpp"
@@ -51,6 +52,8 @@ std::optional<ActorRef> Router::fallback_vnode(std::uint32_t partition) {
 }
 
 void Router::schedule_hinted_handoffs(std::size_t limit) {
+  // A test arms this to hold hints back (a slow or stuck hinted handoff).
+  if (!failpoint::check("handoff.hinted")) return;
   const std::int64_t now = monotonic_us();
   for (auto p : std::vector<std::uint32_t>(fallbacks_.begin(), fallbacks_.end())) {
     if (transfers_running() >= limit) return;

@@ -481,3 +481,62 @@ TEST_CASE("kill -9 in the middle of hinted handoff and of anti-entropy loses not
   INFO("not on all three primaries:" << missing);
   CHECK(missing.empty());
 }
+
+TEST_CASE("a tombstone is not reaped while a hint of its partition is pending, so the hint cannot revive the value",
+          "[healing]") {
+  Cluster cluster(4,
+                  {"--ring-size", "16", "--gossip-interval-ms", "200", "--aae-interval-ms", "1000",
+                   "--tombstone-reap-delay-ms", "200"},
+                  "hint-tombstone");
+  cluster.start_all();
+  // n4 is down while the keys are written: fallbacks keep its share as hints.
+  cluster.kill9(3);
+  wait_unreachable(cluster, 0, 3);
+  auto live = cluster.client({0, 1, 2});
+  constexpr int kKeys = 60;
+  for (int i = 0; i < kKeys; ++i)
+    REQUIRE(
+        live->put(Key{"default", "ht", "k" + std::to_string(i)}, "old" + std::to_string(i), put_w(net::Quorum::all())));
+  // The hints are held back; n4 returns (everyone is reachable again).
+  for (std::size_t i = 0; i < 3; ++i)
+    REQUIRE(cluster.shell(i, {"admin", "failpoint", "handoff.hinted", "error"}).exit_code == 0);
+  cluster.start(3);
+  cluster.wait_ready(3);
+  cluster.wait_connected();
+  auto c = cluster.client({0, 1, 2, 3});
+  for (int i = 0; i < kKeys; ++i)
+    REQUIRE(c->del(Key{"default", "ht", "k" + std::to_string(i)}, std::nullopt, with_w(net::Quorum::all())));
+
+  // Keys of n4's partitions keep their tombstones while their hints wait.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  int held = 0, hinted_keys = 0;
+  for (int i = 0; i < kKeys; ++i) {
+    auto replicas = c->replica_get(Key{"default", "ht", "k" + std::to_string(i)});
+    REQUIRE(replicas);
+    bool on_n4 = false;
+    int tombstones = 0;
+    for (const auto& r : replicas.value()) {
+      on_n4 |= r.node == cluster.node(3).name;
+      tombstones += r.status == 0 && !r.object.siblings.empty() && r.object.siblings[0].deleted;
+    }
+    if (!on_n4) continue;
+    ++hinted_keys;
+    held += tombstones == 3;
+  }
+  REQUIRE(hinted_keys > 0);
+  CHECK(held == hinted_keys);
+
+  // The hints go to n4 (the old values, older than the tombstones), then the
+  // tombstones are reaped: nothing comes back.
+  for (std::size_t i = 0; i < 3; ++i)
+    REQUIRE(cluster.shell(i, {"admin", "failpoint", "handoff.hinted", "off"}).exit_code == 0);
+  std::string left = wait_replicated(
+      cluster, {0, 1, 2, 3}, "ht", kKeys, [](int) { return std::string(); }, 60'000);
+  INFO("keys still held by some replica:" << left);
+  CHECK(left.empty());
+  for (int i = 0; i < kKeys; ++i) {
+    auto v = c->get(Key{"default", "ht", "k" + std::to_string(i)}, all_replicas());
+    REQUIRE(v);
+    CHECK_FALSE(v.value().found);
+  }
+}
