@@ -437,6 +437,7 @@ void Router::on_timer(ActorContext& ctx, std::uint64_t token) {
   }
   if (token == kKickToken) {
     kick_pending_ = false;
+    retire_tick();  // a fallback whose hints are all handed back drops its copy now
     schedule_transfers();
     aae_tick();
     return;

@@ -268,7 +268,7 @@ class Router final : public Actor, public MembershipHost, public AaeHost {
   void refresh_aae_pairs();
   void start_reap_check(const crdt::ObjectKey& key);
   void deferred_reap_tick();
-  // Runs schedule_transfers and aae_tick from a timer of 0 ms.
+  // Runs retire_tick, schedule_transfers and aae_tick from a timer of 0 ms.
   void kick();
   net::Table aae_status_table() const;
   net::Table merkle_roots_table() const;
