@@ -323,6 +323,7 @@ void AaeExchangeCoordinator::compare_segments() {
     if (a.value().segments[i].second != b.value().segments[i].second) differ.push_back(a.value().segments[i].first);
   }
   if (differ.empty()) return end();
+  segments_ = differ;
   ask(AaeStep::keys, std::move(differ));
 }
 
@@ -331,6 +332,17 @@ void AaeExchangeCoordinator::compare_keys() {
   auto b = storage::decode_key_hash_list(replies_[1]->payload);
   if (!a) return end(a.error());
   if (!b) return end(b.error());
+  // Compare only the segments both sides listed in full.
+  const std::uint32_t covered = std::min(replies_[0]->segments_covered, replies_[1]->segments_covered);
+  if (covered < segments_.size()) {
+    outcome_.more = true;
+    const std::vector<std::uint32_t> both(segments_.begin(), segments_.begin() + covered);
+    auto not_listed_by_both = [&](const storage::KeyHash& k) {
+      return std::find(both.begin(), both.end(), storage::segment_of_key(k.key, kAaeTreeShape)) == both.end();
+    };
+    std::erase_if(a.value(), not_listed_by_both);
+    std::erase_if(b.value(), not_listed_by_both);
+  }
   auto differ = storage::differing_keys(std::move(a).value(), std::move(b).value());
   if (!differ) return end(differ.error());
   keys_ = std::move(differ).value();

@@ -158,7 +158,8 @@ class AaeExchangeCoordinator final : public Coordinator {
   AaeStep step_ = AaeStep::root;
   std::uint64_t attempt_ = 0;
   std::optional<VnodeAaeReply> replies_[2];
-  std::vector<std::string> keys_;  // differing keys being repaired
+  std::vector<std::uint32_t> segments_;  // differing segments whose keys are listed
+  std::vector<std::string> keys_;        // differing keys being repaired
   std::size_t pushes_pending_ = 0;
   std::vector<crdt::ObjectKey> tombstones_;
   AaeOutcome outcome_;

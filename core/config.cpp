@@ -145,6 +145,7 @@ Result<ParsedArgs> parse_node_args(int argc, const char* const* argv) {
     ("aae-interval-ms", po::value<std::uint32_t>()->default_value(120'000), "anti-entropy: every preference list is exchanged at least this often (0: only on demand)")
     ("aae-keys-per-exchange", po::value<std::uint32_t>()->default_value(5'000), "anti-entropy: keys repaired per exchange at most")
     ("aae-concurrency", po::value<std::uint32_t>()->default_value(2), "anti-entropy exchanges this node runs at once")
+    ("aae-key-list-max", po::value<std::uint32_t>()->default_value(50'000), "anti-entropy: keys of one key list a vnode sends (it stops at a segment boundary past this)")
     ("key-bytes-max", po::value<std::size_t>()->default_value(64 * 1024), "largest key")
     ("object-bytes-warn", po::value<std::size_t>()->default_value(5u << 20), "log a warning for objects over this size")
     ("object-bytes-max", po::value<std::size_t>()->default_value(50u << 20), "refuse objects over this size")
@@ -286,6 +287,9 @@ Result<ParsedArgs> parse_node_args(int argc, const char* const* argv) {
   c.aae_interval_ms = vm["aae-interval-ms"].as<std::uint32_t>();
   c.aae_keys_per_exchange = vm["aae-keys-per-exchange"].as<std::uint32_t>();
   c.aae_concurrency = vm["aae-concurrency"].as<std::uint32_t>();
+  c.aae_key_list_max = vm["aae-key-list-max"].as<std::uint32_t>();
+  if (c.aae_key_list_max == 0 || c.aae_key_list_max > 60'000)
+    return make_error(Errc::invalid_argument, "--aae-key-list-max must be 1..60000");
   if (c.aae_interval_ms != 0 && c.aae_interval_ms < 100)
     return make_error(Errc::invalid_argument, "--aae-interval-ms must be 0 or at least 100");
   if (c.aae_keys_per_exchange == 0 || c.aae_keys_per_exchange > 100'000)

@@ -96,6 +96,7 @@ struct NodeConfig {
   std::uint32_t aae_interval_ms = 120'000;  // 0: exchanges only on demand
   std::uint32_t aae_keys_per_exchange = 5'000;
   std::uint32_t aae_concurrency = 2;
+  std::uint32_t aae_key_list_max = 50'000;  // below storage::DecodeLimits::keys_max
   Limits limits;
 
   BucketTypes bucket_types() const;  // built-ins with this node's defaults, plus the specs

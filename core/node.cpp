@@ -325,6 +325,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeConfig config) {
   vnode_services->stats = &node->stats_;
   vnode_services->clock = &SystemClock::instance();
   vnode_services->aae = std::make_shared<AaeRegistry>();
+  vnode_services->aae_key_list_max = c.aae_key_list_max;
   router_services->aae = vnode_services->aae;
 
   // The router lives on scheduler 0 with the sockets; its ref is known

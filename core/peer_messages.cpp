@@ -718,7 +718,7 @@ Result<VnodeAae> decode_vnode_aae(std::span<const msgpack::object> body) {
 }
 
 std::string encode(std::uint64_t id, const VnodeAaeReply& m) {
-  MessageWriter w(MessageType::vnode_aae_reply, id, 7);
+  MessageWriter w(MessageType::vnode_aae_reply, id, 8);
   auto& p = w.packer();
   p.pack_uint32(m.partition);
   p.pack_uint8(static_cast<std::uint8_t>(m.step));
@@ -727,11 +727,12 @@ std::string encode(std::uint64_t id, const VnodeAaeReply& m) {
   w.bytes(m.payload);
   p.pack_array(static_cast<std::uint32_t>(m.objects.size()));
   for (const auto& o : m.objects) w.bytes(o);
+  p.pack_uint32(m.segments_covered);
   return w.finish();
 }
 
 Result<VnodeAaeReply> decode_vnode_aae_reply(std::span<const msgpack::object> body) {
-  SHOAL_TRYV(expect_fields(body, 7, "vnode_aae_reply"));
+  SHOAL_TRYV(expect_fields(body, 8, "vnode_aae_reply"));
   VnodeAaeReply m;
   SHOAL_TRY(p, read_partition(body[0]));
   SHOAL_TRY(step, read_aae_step(body[1]));
@@ -743,11 +744,13 @@ Result<VnodeAaeReply> decode_vnode_aae_reply(std::span<const msgpack::object> bo
     SHOAL_TRY(bytes, expect_blob(o, "vnode_aae_reply object", kObjectBytesMax));
     m.objects.push_back(std::move(bytes));
   }
+  SHOAL_TRY(covered, codec::expect_uint(body[7], "vnode_aae_reply segments covered", UINT32_MAX));
   m.partition = p;
   m.step = step;
   m.status = status;
   m.error = std::move(e.error);
   m.payload = std::move(payload);
+  m.segments_covered = static_cast<std::uint32_t>(covered);
   return m;
 }
 

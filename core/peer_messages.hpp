@@ -244,6 +244,9 @@ struct VnodeAaeReply {
   ReplyStatus status = ReplyStatus::ok;
   std::string payload;               // root/branches/segments/keys: the storage/merkle.hpp encoding
   std::vector<std::string> objects;  // fetch: one per key answered, in order ("" = absent)
+  // keys: how many of the asked segments the list covers (a long list stops
+  // at a segment boundary; the exchange asks for the rest later).
+  std::uint32_t segments_covered = 0;
   Error error{Errc::unavailable, ""};
 };
 std::string encode(std::uint64_t id, const VnodeAae& m);

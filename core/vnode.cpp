@@ -542,7 +542,7 @@ void Vnode::handle_aae(ActorContext& ctx, Mail& mail, const net::Envelope& env) 
       break;
     }
     case AaeStep::keys: {
-      auto list = aae_key_hashes(id, m.indices);
+      auto list = aae_key_hashes(id, m.indices, r.segments_covered);
       if (!list) return fail(list.error());
       r.payload = std::move(list).value();
       break;
@@ -562,22 +562,27 @@ void Vnode::handle_aae(ActorContext& ctx, Mail& mail, const net::Envelope& env) 
   reply(ctx, mail, encode(env.request_id, r));
 }
 
-Result<std::string> Vnode::aae_key_hashes(storage::TreeId id, const std::vector<std::uint32_t>& segments) {
+Result<std::string> Vnode::aae_key_hashes(storage::TreeId id, const std::vector<std::uint32_t>& segments,
+                                          std::uint32_t& covered) {
   const storage::TreeShape& shape = kAaeTreeShape;
   const BucketTypes& types = *services_->bucket_types();
   std::map<std::string, std::uint64_t> hashes;
+  covered = 0;
   for (std::uint32_t segment : segments) {
     if (segment >= shape.segment_count())
       return make_error(Errc::invalid_argument, "segment " + std::to_string(segment) + " is out of range");
+    if (hashes.size() >= services_->aae_key_list_max) break;
     SHOAL_TRYV(engine_->fold_segment(segment, shape.segment_count(), [&](std::string_view key, std::string_view value) {
       if (tree_of(key, types, services_->ring_size) == id) hashes[std::string(key)] = storage::value_hash(value);
       return true;
     }));
+    ++covered;
   }
+  const std::vector<std::uint32_t> listed(segments.begin(), segments.begin() + covered);
   // Staged writes are in the tree already: they override what storage holds.
   for (const auto& [key, entry] : dirty_) {
     if (tree_of(key, types, services_->ring_size) != id) continue;
-    if (!std::binary_search(segments.begin(), segments.end(), storage::segment_of_key(key, shape))) continue;
+    if (std::find(listed.begin(), listed.end(), storage::segment_of_key(key, shape)) == listed.end()) continue;
     if (entry.bytes) {
       hashes[key] = storage::value_hash(*entry.bytes);
     } else {

@@ -70,7 +70,8 @@ struct VnodeServices {
   storage::SyncMode sync_mode = storage::SyncMode::nosync;
   NodeStats* stats = nullptr;
   const Clock* clock = nullptr;
-  std::shared_ptr<AaeRegistry> aae;  // where trees' state is published
+  std::shared_ptr<AaeRegistry> aae;       // where trees' state is published
+  std::size_t aae_key_list_max = 50'000;  // keys of one key-hash list reply
 };
 
 inline constexpr std::uint8_t kActorIdVersion = 1;
@@ -119,7 +120,11 @@ class Vnode final : public Actor {
   void handle_fold_objects(ActorContext& ctx, Mail& mail, const net::Envelope& env);
   void handle_handoff_batch(ActorContext& ctx, Mail& mail, const net::Envelope& env);
   void handle_aae(ActorContext& ctx, Mail& mail, const net::Envelope& env);
-  Result<std::string> aae_key_hashes(storage::TreeId id, const std::vector<std::uint32_t>& segments);
+  // The (key, value hash) list of the tree's `segments`, in order, stopping
+  // at a segment boundary once aae_key_list_max keys are listed;
+  // `covered` receives how many segments it lists.
+  Result<std::string> aae_key_hashes(storage::TreeId id, const std::vector<std::uint32_t>& segments,
+                                     std::uint32_t& covered);
   void open_trees();
   void publish_trees(bool with_count);
   std::map<std::string, std::optional<std::string>> staged_writes() const;

@@ -196,6 +196,7 @@ TEST_CASE("healing messages survive truncation, corruption and hostile sizes", "
   answer.step = AaeStep::fetch;
   answer.payload = std::string(40, 'p');
   answer.objects = {std::string(30, 'o'), ""};
+  answer.segments_covered = 7;
   samples.push_back(encode(3, answer));
   samples.push_back(encode_heartbeat(0, {1, 2, 63}));
   samples.push_back(encode_transfer_view_request(4, "merkle-roots"));
@@ -216,6 +217,7 @@ TEST_CASE("healing messages survive truncation, corruption and hostile sizes", "
     auto r = decode_vnode_aae_reply(net::decode_envelope(samples[2], codec::kDefaultLimits).value().body);
     REQUIRE(r);
     CHECK(r.value().objects == answer.objects);
+    CHECK(r.value().segments_covered == 7);
     auto hb = decode_heartbeat(net::decode_envelope(samples[3], codec::kDefaultLimits).value().body);
     REQUIRE(hb);
     CHECK(hb.value() == std::vector<std::uint32_t>{1, 2, 63});

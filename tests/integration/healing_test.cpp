@@ -415,11 +415,11 @@ TEST_CASE("kv679: a vnode that lost its data takes a new incarnation; old histor
 
 TEST_CASE("kill -9 in the middle of hinted handoff and of anti-entropy loses nothing; trees rebuild after it",
           "[healing]") {
-  // A slow handoff (throttled) and small exchanges, so there is a middle to
-  // kill in.
+  // A slow handoff (throttled) and small exchanges (key lists cut short at
+  // a segment boundary too), so there is a middle to kill in.
   Cluster cluster(4,
                   {"--ring-size", "16", "--gossip-interval-ms", "200", "--aae-interval-ms", "1000",
-                   "--aae-keys-per-exchange", "40", "--transfer-bytes-per-s", "20000"},
+                   "--aae-keys-per-exchange", "40", "--aae-key-list-max", "25", "--transfer-bytes-per-s", "20000"},
                   "heal-crash");
   cluster.start_all();
   auto c = cluster.client({0, 1, 2, 3});
