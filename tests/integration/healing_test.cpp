@@ -247,7 +247,8 @@ TEST_CASE("anti-entropy alone restores a wiped data directory, then goes quiet",
   std::filesystem::remove_all(cluster.node(2).data_dir);
   cluster.start(2);
   cluster.wait_ready(2);
-  CHECK_FALSE(roots_converged(cluster, 0));
+  // (Whether the roots still differ now is a race with the first exchanges;
+  // the repair counters below show there was work to do.)
 
   // Nobody reads: anti-entropy alone brings every key back.
   bool converged = eventually([&] { return roots_converged(cluster, 0, &why); }, 90'000);
