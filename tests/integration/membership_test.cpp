@@ -218,8 +218,9 @@ TEST_CASE("a live cluster grows from 3 to 5 nodes and shrinks back to 3 under wr
 
 TEST_CASE("handoffs whose sender, then receiver, is killed with -9 complete after the restarts",
           "[integration][membership]") {
-  // Throttled transfers, so one is surely running when the sender dies.
-  Cluster cluster(3, {"--ring-size", "16", "--transfer-bytes-per-s", "300000", "--gossip-interval-ms", "200"},
+  // Throttled transfers (about 3 s per partition), so one is surely still
+  // running after the sender has been killed and restarted.
+  Cluster cluster(3, {"--ring-size", "16", "--transfer-bytes-per-s", "120000", "--gossip-interval-ms", "200"},
                   "handoff-kill");
   cluster.start_all();
   auto c = cluster.client({0, 1, 2});
