@@ -198,8 +198,8 @@ void Router::apply_ring(ring::Ring next, bool gossip_now) {
 }
 
 void Router::apply_metadata(ClusterMetadata next, bool gossip_now) {
-  ++ring_version_;  // bucket types (and their n_val) may have changed
   if (next == metadata_) return;
+  ++ring_version_;  // bucket types (and their n_val) may have changed
   metadata_ = std::move(next);
   services_->cluster->publish_metadata(metadata_);
   bucket_types_ = services_->cluster->bucket_types();
