@@ -266,8 +266,10 @@ Result<std::optional<std::string>> Vnode::load(const std::string& storage_key) {
   return engine_->get(storage_key);
 }
 
-Result<std::optional<crdt::Object>> Vnode::load_object(const std::string& storage_key) {
+Result<std::optional<crdt::Object>> Vnode::load_object(const std::string& storage_key,
+                                                       std::optional<std::string>* bytes_out) {
   SHOAL_TRY(bytes, load(storage_key));
+  if (bytes_out) *bytes_out = bytes;
   if (!bytes) return std::optional<crdt::Object>{};
   auto object = decode_object(*bytes);
   if (!object)
@@ -276,8 +278,8 @@ Result<std::optional<crdt::Object>> Vnode::load_object(const std::string& storag
   return std::optional<crdt::Object>{std::move(object).value()};
 }
 
-void Vnode::stage_write(const std::string& storage_key, std::optional<std::string> bytes, bool durable,
-                        std::optional<PendingReply> pending_reply) {
+void Vnode::stage_write(const std::string& storage_key, const std::optional<std::string>& previous,
+                        std::optional<std::string> bytes, bool durable, std::optional<PendingReply> pending_reply) {
   if (bytes) {
     pending_.put(storage_key, *bytes);
   } else {
@@ -285,16 +287,7 @@ void Vnode::stage_write(const std::string& storage_key, std::optional<std::strin
   }
   if (durable) pending_.set_durable(true);
   if (forward_writes_ && bytes) forwards_.push_back(*bytes);
-  {
-    auto old = load(storage_key);
-    if (!old) {
-      spdlog::error("vnode {}: reading a key's previous value for its anti-entropy tree: {}", partition_,
-                    old.error().to_string());
-      trees_.start_rebuild();
-    } else {
-      trees_.update(storage_key, old.value(), bytes, *services_->bucket_types());
-    }
-  }
+  trees_.update(storage_key, previous, bytes, *services_->bucket_types());
   dirty_[storage_key] = DirtyEntry{std::move(bytes), next_batch_};
   if (pending_reply) pending_replies_.push_back(std::move(*pending_reply));
 }
@@ -424,13 +417,14 @@ bool Vnode::merge_in(std::string object_bytes, bool durable, std::optional<Pendi
   if (!props) props = &fallback;
   (void)hlc_.update(object.modified(), services_->clock->now_unix_us());
   std::string skey = storage_key_of(object.key());
-  auto current = load_object(skey);
+  std::optional<std::string> previous;
+  auto current = load_object(skey, &previous);
   if (!current) {
     error = current.error();
     return false;
   }
   if (!current.value()) {
-    stage_write(skey, std::move(object_bytes), durable, std::move(pending));
+    stage_write(skey, previous, std::move(object_bytes), durable, std::move(pending));
     return true;
   }
   crdt::Object merged = merge_replicas(*current.value(), object, *props);
@@ -439,7 +433,7 @@ bool Vnode::merge_in(std::string object_bytes, bool durable, std::optional<Pendi
     if (pending) reply_after_commits(std::move(*pending));
     return true;
   }
-  stage_write(skey, encode_object(merged), durable, std::move(pending));
+  stage_write(skey, previous, encode_object(merged), durable, std::move(pending));
   return true;
 }
 
@@ -620,7 +614,8 @@ Result<Vnode::ClientWrite> Vnode::apply_client_write(const net::KeyRequest& requ
   const BucketProps* props = types->find(key.bucket_type);
   if (!props) return make_error(Errc::not_found, "no bucket type '" + key.bucket_type + "'");
   std::string skey = storage_key_of(key);
-  SHOAL_TRY(current, load_object(skey));
+  std::optional<std::string> previous;
+  SHOAL_TRY(current, load_object(skey, &previous));
   crdt::HlcTimestamp now = this->now();
   std::optional<crdt::HlcTimestamp> expires;
   if (ttl_ms) expires = crdt::HlcTimestamp{now.physical_us + static_cast<std::int64_t>(ttl_ms) * 1000, 0};
@@ -711,7 +706,7 @@ Result<Vnode::ClientWrite> Vnode::apply_client_write(const net::KeyRequest& requ
       }
     }
   }
-  return ClientWrite{std::move(object), std::move(delta_object)};
+  return ClientWrite{std::move(object), std::move(delta_object), std::move(previous)};
 }
 
 void Vnode::handle_coordinate(ActorContext& ctx, Mail& mail, const net::Envelope& env) {
@@ -760,8 +755,8 @@ void Vnode::handle_coordinate(ActorContext& ctx, Mail& mail, const net::Envelope
   ready.object = bytes;
   if (written.value().delta) ready.delta = encode_object(*written.value().delta);
   reply(ctx, mail, encode(env.request_id, ready));
-  stage_write(storage_key_of(request.value().key), std::move(bytes), coordinate.value().durable,
-              PendingReply{mail, env.request_id, coordinate.value().durable});
+  stage_write(storage_key_of(request.value().key), written.value().previous, std::move(bytes),
+              coordinate.value().durable, PendingReply{mail, env.request_id, coordinate.value().durable});
 }
 
 void Vnode::handle_fold(ActorContext& ctx, Mail& mail, const net::Envelope& env) {
@@ -853,7 +848,7 @@ void Vnode::handle_reap(ActorContext& ctx, Mail& mail, const net::Envelope& env)
     if (bytes && bytes.value() && hash64(*bytes.value()) == request.value().value_hash) {
       auto object = decode_object(*bytes.value());
       if (object && object.value().is_tombstone()) {
-        stage_write(skey, std::nullopt, false, std::nullopt);
+        stage_write(skey, bytes.value(), std::nullopt, false, std::nullopt);
         services_->stats->tombstones_reaped.fetch_add(1, std::memory_order_relaxed);
         r.reaped = true;
       }
@@ -897,17 +892,19 @@ void Vnode::sweep(ActorContext& ctx) {
   options.prefix = std::string(1, storage::kObjectKeyTag);
   options.start = sweep_cursor_.empty() ? options.prefix : sweep_cursor_ + '\0';
   std::size_t seen = 0;
-  std::vector<std::string> expired;
+  std::vector<std::pair<std::string, std::string>> expired;  // storage key, stored bytes
   auto folded = engine_->fold(options, [&](std::string_view skey, std::string_view value) {
     sweep_cursor_ = std::string(skey);
     auto object = decode_object(value);
-    if (object && object.value().expired(now)) expired.emplace_back(skey);
+    if (object && object.value().expired(now)) expired.emplace_back(skey, value);
     return ++seen < kSweepKeysPerTick;
   });
   if (!folded || !folded.value().stopped) sweep_cursor_.clear();  // wrapped around
-  for (const auto& skey : expired) {
-    if (dirty_.contains(skey)) continue;  // written this turn: look again next time
-    stage_write(skey, std::nullopt, false, std::nullopt);
+  for (const auto& [skey, stored] : expired) {
+    // Written this turn or still committing: look again next time. Otherwise
+    // what the fold read is what the key holds.
+    if (dirty_.contains(skey)) continue;
+    stage_write(skey, stored, std::nullopt, false, std::nullopt);
     services_->stats->expired_swept.fetch_add(1, std::memory_order_relaxed);
   }
 }

@@ -142,12 +142,17 @@ class Vnode final : public Actor {
   struct ClientWrite {
     crdt::Object object;
     std::optional<crdt::Object> delta;
+    std::optional<std::string> previous;  // the stored bytes the write replaces
   };
   Result<ClientWrite> apply_client_write(const net::KeyRequest& request, std::uint64_t ttl_ms);
   Result<std::optional<std::string>> load(const std::string& storage_key);
-  Result<std::optional<crdt::Object>> load_object(const std::string& storage_key);
-  void stage_write(const std::string& storage_key, std::optional<std::string> bytes, bool durable,
-                   std::optional<PendingReply> reply);
+  // The stored object, decoded; `bytes`, when given, receives its bytes.
+  Result<std::optional<crdt::Object>> load_object(const std::string& storage_key,
+                                                  std::optional<std::string>* bytes = nullptr);
+  // Stages `bytes` (nullopt: erase) in place of `previous`, what load()
+  // returns for the key now: the anti-entropy tree is updated from both.
+  void stage_write(const std::string& storage_key, const std::optional<std::string>& previous,
+                   std::optional<std::string> bytes, bool durable, std::optional<PendingReply> reply);
   void submit_writes(ActorContext& ctx);
   void committed(ActorContext& ctx, std::uint64_t batch, const Result<void>& result);
   void reply(ActorContext& ctx, const Mail& to, std::string bytes);
