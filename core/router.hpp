@@ -265,6 +265,9 @@ class Router final : public Actor, public MembershipHost, public AaeHost {
   // Partitions this node holds hints for or runs transfers of (sent with heartbeats).
   std::vector<std::uint32_t> busy_partitions() const;
   void aae_tick();
+  // Every preference list of every n_val in use, by tree: a vnode keeps one
+  // tree for each list it serves.
+  std::vector<std::pair<storage::TreeId, ring::Preflist>> aae_lists() const;
   void refresh_aae_pairs();
   void start_reap_check(const crdt::ObjectKey& key);
   void deferred_reap_tick();

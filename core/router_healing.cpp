@@ -27,6 +27,11 @@ std::string hex64(std::uint64_t v) {
   return buffer;
 }
 
+bool serves(const ring::Preflist& list, std::uint32_t partition) {
+  return std::any_of(list.entries.begin(), list.entries.end(),
+                     [&](const ring::PreflistEntry& e) { return e.partition == partition; });
+}
+
 net::StatusValue num(std::uint64_t v) { return net::StatusValue::of(static_cast<std::int64_t>(v)); }
 net::StatusValue text(std::string v) { return net::StatusValue::of(std::move(v)); }
 
@@ -133,11 +138,21 @@ void Router::deferred_reap_tick() {
 
 // ---- anti-entropy schedule --------------------------------------------------------------------
 
-void Router::refresh_aae_pairs() {
-  aae_pairs_version_ = ring_version_;
-  const std::uint32_t q = ring_.partition_count();
+std::vector<std::pair<storage::TreeId, ring::Preflist>> Router::aae_lists() const {
   std::set<std::uint32_t> n_vals;
   for (const auto& [name, props] : bucket_types_->all()) n_vals.insert(props.n_val);
+  const std::uint32_t q = ring_.partition_count();
+  std::vector<std::pair<storage::TreeId, ring::Preflist>> lists;
+  for (std::uint32_t n : n_vals)
+    for (std::uint32_t start = 0; start < q; ++start)
+      lists.emplace_back(storage::TreeId{start, static_cast<std::uint8_t>(n)},
+                         preference_list(ring_, ring::partition_start(start, q), n));
+  return lists;
+}
+
+void Router::refresh_aae_pairs() {
+  aae_pairs_version_ = ring_version_;
+  const auto lists = aae_lists();
   std::set<std::uint32_t> moving;
   for (const auto& t : ring_.pending_transfers()) moving.insert(t.partition);
   const std::int64_t now = monotonic_us();
@@ -145,31 +160,27 @@ void Router::refresh_aae_pairs() {
   std::map<AaePairKey, AaePairState> next;
   for (const auto& [p, ref] : vnodes_) {
     if (ring_.owner(p) != self() || moving.contains(p)) continue;
-    for (std::uint32_t n : n_vals) {
-      for (std::uint32_t start = 0; start < q; ++start) {
-        ring::Preflist list = preference_list(ring_, ring::partition_start(start, q), n);
-        bool serves = false;
-        for (const auto& e : list.entries) serves |= e.partition == p;
-        if (!serves) continue;
-        for (const auto& e : list.entries) {
-          if (e.partition == p || moving.contains(e.partition)) continue;
-          // One exchange per pair of replicas: the lower one starts it.
-          if (std::tie(e.node, e.partition) < std::tie(self(), p)) continue;
-          AaePairKey key{storage::TreeId{start, static_cast<std::uint8_t>(n)}, p, e.node, e.partition};
-          if (auto old = aae_pairs_.find(key); old != aae_pairs_.end()) {
-            next.emplace(key, std::move(old->second));
-            continue;
-          }
-          AaePairState state;
-          // First exchanges spread over one interval, so a restart does not
-          // start every exchange at once.
-          std::uint64_t spread = interval_ms == 0
-                                     ? 0
-                                     : hash64(key.remote_node + std::to_string(start) + "/" + std::to_string(p)) %
-                                           (std::uint64_t{interval_ms} * 1000);
-          state.due_us = interval_ms == 0 ? INT64_MAX : now + static_cast<std::int64_t>(spread);
-          next.emplace(key, std::move(state));
+    for (const auto& [tree, list] : lists) {
+      if (!serves(list, p)) continue;
+      for (const auto& e : list.entries) {
+        if (e.partition == p || moving.contains(e.partition)) continue;
+        // One exchange per pair of replicas: the lower one starts it.
+        if (std::tie(e.node, e.partition) < std::tie(self(), p)) continue;
+        AaePairKey key{tree, p, e.node, e.partition};
+        if (auto old = aae_pairs_.find(key); old != aae_pairs_.end()) {
+          next.emplace(key, std::move(old->second));
+          continue;
         }
+        AaePairState state;
+        // First exchanges spread over one interval, so a restart does not
+        // start every exchange at once.
+        std::uint64_t spread =
+            interval_ms == 0
+                ? 0
+                : hash64(key.remote_node + std::to_string(tree.preflist_start_partition) + "/" + std::to_string(p)) %
+                      (std::uint64_t{interval_ms} * 1000);
+        state.due_us = interval_ms == 0 ? INT64_MAX : now + static_cast<std::int64_t>(spread);
+        next.emplace(key, std::move(state));
       }
     }
   }
@@ -348,30 +359,23 @@ net::Table Router::merkle_roots_table() const {
   net::Table t;
   t.columns = {"node", "preflist", "n_val", "partition", "root", "tree_state"};
   auto views = services_->aae ? services_->aae->all() : std::map<std::uint32_t, AaePartitionView>{};
-  std::set<std::uint32_t> n_vals;
-  for (const auto& [name, props] : bucket_types_->all()) n_vals.insert(props.n_val);
-  const std::uint32_t q = ring_.partition_count();
+  const auto lists = aae_lists();
   for (const auto& [p, ref] : vnodes_) {
     if (ring_.owner(p) != self()) continue;
     auto v = views.find(p);
     const bool ready = v != views.end() && v->second.ready;
     // Every list the vnode serves, with an empty tree's root (0) for a list
     // it holds no key of yet, so replicas of a list can always be compared.
-    for (std::uint32_t n : n_vals) {
-      for (std::uint32_t start = 0; start < q; ++start) {
-        ring::Preflist list = preference_list(ring_, ring::partition_start(start, q), n);
-        bool serves = false;
-        for (const auto& e : list.entries) serves |= e.partition == p;
-        if (!serves) continue;
-        std::uint64_t root = 0;
-        if (v != views.end())
-          for (const auto& tree : v->second.trees)
-            if (tree.id.preflist_start_partition == start && tree.id.n_val == n) root = tree.root;
-        t.rows.push_back({text(self()), num(start), num(n), num(p), text(hex64(root)),
-                          text(ready              ? "ready"
-                               : v == views.end() ? "opening"
-                                                  : "rebuilding")});
-      }
+    for (const auto& [id, list] : lists) {
+      if (!serves(list, p)) continue;
+      std::uint64_t root = 0;
+      if (v != views.end())
+        for (const auto& tree : v->second.trees)
+          if (tree.id == id) root = tree.root;
+      t.rows.push_back({text(self()), num(id.preflist_start_partition), num(id.n_val), num(p), text(hex64(root)),
+                        text(ready              ? "ready"
+                             : v == views.end() ? "opening"
+                                                : "rebuilding")});
     }
   }
   return t;
