@@ -10,6 +10,23 @@ namespace shoal::core {
 
 using net::MessageType;
 
+namespace {
+
+// Asks every primary of `plan` to drop the key if it still holds exactly
+// the tombstone whose encoding hashes to `value_hash`.
+void send_reaps(CoordinatorHost& host, std::uint64_t id, const KeyRequestPlan& plan, std::uint64_t value_hash) {
+  VnodeReap reap;
+  reap.key = plan.key;
+  reap.value_hash = value_hash;
+  for (const auto& entry : plan.preflist.entries) {
+    if (entry.role != ring::Role::primary) continue;
+    reap.partition = entry.partition;
+    (void)host.send_to_vnode(entry, encode(id, reap));
+  }
+}
+
+}  // namespace
+
 // ---- shared ----------------------------------------------------------------------
 
 std::string encode_view_reply(MessageType request, std::uint64_t request_id, const net::ObjectView& view) {
@@ -172,18 +189,11 @@ void GetCoordinator::repair_and_finish() {
   }
   // Every primary holds the same tombstone: it can go once the delay passed
   // (a get that sees it again later reaps it then).
-  if (object->is_tombstone() &&
-      !(holders == plan_.props.n_val && plan_.preflist.complete && host_.reap_allowed(plan_.preflist))) {
-    if (reap_check_) host_.defer_reap(plan_.key);
-  } else if (object->is_tombstone()) {
-    VnodeReap reap;
-    reap.key = plan_.key;
-    reap.value_hash = hash64(bytes);
-    for (const auto& entry : plan_.preflist.entries) {
-      if (entry.role != ring::Role::primary) continue;
-      reap.partition = entry.partition;
-      (void)host_.send_to_vnode(entry, encode(id_, reap));
-    }
+  if (!object->is_tombstone()) return;
+  if (holders == plan_.props.n_val && plan_.preflist.complete && host_.reap_allowed(plan_.preflist)) {
+    send_reaps(host_, id_, plan_, hash64(bytes));
+  } else if (reap_check_) {
+    host_.defer_reap(plan_.key);
   }
 }
 
@@ -421,14 +431,7 @@ void WriteCoordinator::on_timer(std::uint32_t tag) {
       host_.defer_reap(plan_.key);
       return finish();
     }
-    VnodeReap reap;
-    reap.key = plan_.key;
-    reap.value_hash = hash64(object_);
-    for (const auto& entry : plan_.preflist.entries) {
-      if (entry.role != ring::Role::primary) continue;
-      reap.partition = entry.partition;
-      (void)host_.send_to_vnode(entry, encode(id_, reap));
-    }
+    send_reaps(host_, id_, plan_, hash64(object_));
     finish();
     return;
   }
