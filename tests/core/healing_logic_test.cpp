@@ -14,6 +14,7 @@
 #include "ring/ring.hpp"
 #include "storage/key.hpp"
 #include "storage/memory_engine.hpp"
+#include "tests/mutate.hpp"
 
 using namespace shoal;
 using namespace shoal::core;
@@ -240,19 +241,7 @@ TEST_CASE("healing messages survive truncation, corruption and hostile sizes", "
   std::mt19937_64 rng(17);
   for (const auto& message : samples) {
     for (int round = 0; round < 2000; ++round) {
-      std::string bytes = message;
-      switch (round % 3) {
-        case 0:
-          bytes.resize(rng() % bytes.size());
-          break;
-        case 1:
-          for (int k = 0; k < 1 + static_cast<int>(rng() % 4); ++k)
-            bytes[rng() % bytes.size()] = static_cast<char>(rng());
-          break;
-        default:
-          bytes.insert(rng() % bytes.size(), 1, static_cast<char>(0xdd));
-          break;
-      }
+      std::string bytes = test::mutate(message, rng, round);
       auto env = net::decode_envelope(bytes, codec::kDefaultLimits);
       if (!env) continue;
       // None may crash; what decodes must be within its bounds.

@@ -10,6 +10,7 @@
 #include "core/peer_messages.hpp"
 #include "net/protocol.hpp"
 #include "ring/ring.hpp"
+#include "tests/mutate.hpp"
 
 using namespace shoal;
 using namespace shoal::core;
@@ -262,22 +263,7 @@ TEST_CASE("membership messages survive truncation, corruption and hostile sizes"
   std::size_t refused = 0;
   for (const auto& message : samples) {
     for (int round = 0; round < 2000; ++round) {
-      std::string bytes = message;
-      switch (round % 4) {
-        case 0:
-          bytes.resize(rng() % bytes.size());
-          break;
-        case 1:
-          for (int k = 0; k < 1 + static_cast<int>(rng() % 4); ++k)
-            bytes[rng() % bytes.size()] = static_cast<char>(rng());
-          break;
-        case 2:
-          bytes.insert(rng() % bytes.size(), 1, static_cast<char>(0xdd));
-          break;
-        default:
-          bytes += bytes.substr(0, rng() % bytes.size());
-          break;
-      }
+      std::string bytes = test::mutate(message, rng, round);
       auto env = net::decode_envelope(bytes, codec::kDefaultLimits);
       if (!env) {
         ++refused;

@@ -7,6 +7,7 @@
 
 #include "crdt/map.hpp"
 #include "net/protocol.hpp"
+#include "tests/mutate.hpp"
 
 using namespace shoal;
 using namespace shoal::net;
@@ -228,16 +229,7 @@ TEST_CASE("decoders survive truncation, corruption and hostile sizes") {
   std::size_t decoded_ok = 0, refused = 0;
   for (const std::string& message : sample_messages()) {
     for (int round = 0; round < 3000; ++round) {
-      std::string bytes = message;
-      switch (round % 4) {
-        case 0: bytes.resize(rng() % bytes.size()); break;
-        case 1:
-          for (int k = 0; k < 1 + static_cast<int>(rng() % 4); ++k)
-            bytes[rng() % bytes.size()] = static_cast<char>(rng());
-          break;
-        case 2: bytes.insert(rng() % bytes.size(), 1, static_cast<char>(0xdd)); break;  // a bogus array32 header
-        default: bytes += bytes.substr(0, rng() % bytes.size()); break;              // trailing junk
-      }
+      std::string bytes = test::mutate(message, rng, round);
       auto env = decode_envelope(bytes, codec::kDefaultLimits);
       if (!env) {
         ++refused;
