@@ -92,6 +92,20 @@ std::string wait_replicated(Cluster& cluster, std::vector<std::size_t> nodes, co
   return out;
 }
 
+// Keys k0..k<keys-1> of `bucket` end up on no replica at all (tombstones
+// reaped), and a read of each with r=all finds nothing.
+void check_deleted_everywhere(Cluster& cluster, client::Client& c, const std::string& bucket, int keys) {
+  std::string left = wait_replicated(
+      cluster, {0, 1, 2, 3}, bucket, keys, [](int) { return std::string(); }, 60'000);
+  INFO("keys still held by some replica:" << left);
+  CHECK(left.empty());
+  for (int i = 0; i < keys; ++i) {
+    auto v = c.get(Key{"default", bucket, "k" + std::to_string(i)}, all_replicas());
+    REQUIRE(v);
+    CHECK_FALSE(v.value().found);
+  }
+}
+
 void wait_unreachable(Cluster& cluster, std::size_t viewer, std::size_t dead) {
   REQUIRE(eventually(
       [&] {
@@ -335,15 +349,7 @@ TEST_CASE("deletes: tombstones spread and are reaped; a node down during the del
   // every replica holds the tombstone it is reaped everywhere.
   cluster.start(3);
   cluster.wait_ready(3);
-  std::string left = wait_replicated(
-      cluster, {0, 1, 2, 3}, "del", kKeys, [](int) { return std::string(); }, 60'000);
-  INFO("keys still held by some replica:" << left);
-  CHECK(left.empty());
-  for (int i = 0; i < kKeys; ++i) {
-    auto v = c->get(Key{"default", "del", "k" + std::to_string(i)}, all_replicas());
-    REQUIRE(v);
-    CHECK_FALSE(v.value().found);
-  }
+  check_deleted_everywhere(cluster, *c, "del", kKeys);
   CHECK(sum_status(cluster, {0, 1, 2, 3}, "tombstones_reaped") >= kKeys * 3);
 }
 
@@ -531,13 +537,5 @@ TEST_CASE("a tombstone is not reaped while a hint of its partition is pending, s
   // tombstones are reaped: nothing comes back.
   for (std::size_t i = 0; i < 3; ++i)
     REQUIRE(cluster.shell(i, {"admin", "failpoint", "handoff.hinted", "off"}).exit_code == 0);
-  std::string left = wait_replicated(
-      cluster, {0, 1, 2, 3}, "ht", kKeys, [](int) { return std::string(); }, 60'000);
-  INFO("keys still held by some replica:" << left);
-  CHECK(left.empty());
-  for (int i = 0; i < kKeys; ++i) {
-    auto v = c->get(Key{"default", "ht", "k" + std::to_string(i)}, all_replicas());
-    REQUIRE(v);
-    CHECK_FALSE(v.value().found);
-  }
+  check_deleted_everywhere(cluster, *c, "ht", kKeys);
 }
