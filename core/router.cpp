@@ -835,9 +835,10 @@ void Router::handle_peer_message(const std::string& routing_id, std::string_view
       inbound_.erase(it);
       return;
     }
-    // A node not (yet) in our ring gets a link too: it may be joining.
+    // A node not (yet) in our ring gets a link too: it may be joining. So
+    // does one whose link was closed when it left: it may be joining again.
     auto peer = peer_index_.find(it->second.node);
-    if (peer == peer_index_.end()) {
+    if (peer == peer_index_.end() || peers_[peer->second].retired) {
       ensure_peer(it->second.node);
       peer = peer_index_.find(it->second.node);
     }

@@ -81,7 +81,11 @@ void Router::reconcile_peers() {
   for (const auto& member : ring_.members()) {
     if (member.node == me) continue;
     auto it = peer_index_.find(member.node);
-    bool gone = member.status == ring::MemberStatus::removed ||
+    // A removed node whose join is staged here (it came back) keeps its
+    // link: the plan needs to see it reachable.
+    bool rejoining = std::any_of(staged_.begin(), staged_.end(),
+                                 [&](const StagedChange& c) { return c.kind == "join" && c.node == member.node; });
+    bool gone = (member.status == ring::MemberStatus::removed && !rejoining) ||
                 (member.status == ring::MemberStatus::exiting && !reachable(member.node));
     if (!gone) {
       ensure_peer(member.node);

@@ -218,9 +218,12 @@ std::vector<std::string> ChaosCluster::client_addresses() const {
 pid_t ChaosCluster::spawn(const Node& node) {
   std::string members;
   for (const auto& n : nodes_) members += (members.empty() ? "" : ",") + n.full_name();
-  std::vector<std::string> argv = {options_.shoald,  "--name",           node.full_name(),
-                                   "--client-listen", node.client_address(), "--data",
-                                   node.data_dir,     "--cluster",       members};
+  std::vector<std::string> argv = {options_.shoald, "--name", node.full_name(), "--client-listen",
+                                   node.client_address(), "--data", node.data_dir};
+  if (!node.alone) {
+    argv.push_back("--cluster");
+    argv.push_back(members);
+  }
   argv.insert(argv.end(), options_.node_args.begin(), options_.node_args.end());
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) env.emplace_back(*e);

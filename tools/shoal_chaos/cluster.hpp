@@ -42,6 +42,7 @@ class ChaosCluster {
     std::string clock_file;   // libfaketime offset file
     pid_t pid = -1;
     bool paused = false;
+    bool alone = false;       // start without --cluster (it joins a running cluster)
     std::string full_name() const { return name + "@" + host + ":" + std::to_string(peer_port); }
     std::string client_address() const { return host + ":" + std::to_string(client_port); }
   };

@@ -142,6 +142,10 @@ class Runner {
   bool wait_until(double t_s, const Window* strobe_window);
   bool apply(Fault& fault);
   bool heal(const Fault& fault);
+  bool leave(Fault& fault);
+  bool rejoin(const Fault& fault);
+  bool stage_and_commit(const std::string& node, const std::string& command, const std::vector<std::string>& args,
+                        const std::string& expect_staged, std::string* why);
   bool all_reachable(int timeout_ms);
   bool in_sync(std::string* why);
   bool wait_in_sync(int timeout_ms, std::string* why);
@@ -280,6 +284,15 @@ bool Runner::in_sync(std::string* why) {
     *why = std::to_string(hints.value().table.rows.size()) + " fallback vnodes hold hints";
     return false;
   }
+  auto transfers = admin_->cluster_admin(node, "transfers");
+  if (!transfers) {
+    *why = "transfers: " + transfers.error().to_string();
+    return false;
+  }
+  if (!transfers.value().transfers.empty()) {
+    *why = std::to_string(transfers.value().transfers.size()) + " partition transfers pending";
+    return false;
+  }
   auto roots = admin_->cluster_admin(node, "merkle-roots");
   if (!roots) {
     *why = "merkle-roots: " + roots.error().to_string();
@@ -396,6 +409,8 @@ bool Runner::apply(Fault& fault) {
         return false;
       }
     }
+  } else if (fault.kind == "churn") {
+    return leave(fault);
   } else if (fault.kind == "pause") {
     for (int i : fault.nodes) cluster_->pause(i);
   } else if (fault.kind == "clock") {
@@ -404,6 +419,92 @@ bool Runner::apply(Fault& fault) {
         tool_error(error);
         return false;
       }
+  }
+  return true;
+}
+
+// Stages a change (unless command is empty), waits until the claimant's
+// plan shows `expect_staged`, and commits it; retried for 60 s (plan
+// refuses while an earlier commit's transfers run).
+bool Runner::stage_and_commit(const std::string& node, const std::string& command,
+                              const std::vector<std::string>& args, const std::string& expect_staged,
+                              std::string* why) {
+  auto deadline = Clock::now() + std::chrono::seconds(60);
+  bool staged = command.empty();
+  while (Clock::now() < deadline && !g_interrupted.load()) {
+    progress(false);
+    if (!staged) {
+      auto r = admin_->cluster_admin(node, command, args);
+      staged = r.has_value();
+      if (!r) *why = command + ": " + r.error().to_string();
+    }
+    if (staged) {
+      auto plan = admin_->cluster_admin(node, "plan");
+      bool listed = plan && std::find(plan.value().staged.begin(), plan.value().staged.end(), expect_staged) !=
+                                plan.value().staged.end();
+      if (!plan) *why = "plan: " + plan.error().to_string();
+      if (listed) {
+        auto commit = admin_->cluster_admin(node, "commit");
+        if (commit) return true;
+        *why = "commit: " + commit.error().to_string();
+      } else if (plan) {
+        *why = "the plan does not list '" + expect_staged + "' yet";
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  return false;
+}
+
+// Churn, first half: the node leaves (staged, planned, committed); it hands
+// its partitions off and stops by itself.
+bool Runner::leave(Fault& fault) {
+  int x = fault.nodes.at(0);
+  std::string why;
+  const auto& n = cluster_->node(x);
+  if (!stage_and_commit(cluster_->node(0).client_address(), "leave", {n.full_name()}, "leave " + n.full_name(),
+                        &why)) {
+    (void)admin_->cluster_admin(cluster_->node(0).client_address(), "clear");
+    event("note", "churn", n.name + " could not leave (" + why + "): skipped");
+    fault.kind = "none";
+  }
+  return true;
+}
+
+// Churn, second half: once the node has stopped, it starts with an empty
+// data directory, asks to join, and the join is committed.
+bool Runner::rejoin(const Fault& fault) {
+  int x = fault.nodes.at(0);
+  auto& n = cluster_->node(x);
+  auto deadline = Clock::now() + std::chrono::seconds(180);
+  while (cluster_->running(x)) {
+    if (Clock::now() > deadline || g_interrupted.load()) {
+      tool_error(n.name + " did not finish leaving within 180 s (see " + n.log + ")");
+      return false;
+    }
+    progress(false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  std::string error;
+  n.alone = true;
+  if (!cluster_->wipe(x, &error) || !cluster_->start(x, &error) || !cluster_->wait_ready(x, 60'000, &error)) {
+    tool_error("rejoin of " + n.name + " failed: " + error);
+    return false;
+  }
+  // The admin client may still avoid the node's address for a moment after its restart.
+  auto joined = admin_->cluster_admin(n.client_address(), "join", {cluster_->node(0).full_name()});
+  for (int attempt = 0; !joined && attempt < 40 && !g_interrupted.load(); ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    joined = admin_->cluster_admin(n.client_address(), "join", {cluster_->node(0).full_name()});
+  }
+  if (!joined) {
+    tool_error("join of " + n.name + " failed: " + joined.error().to_string());
+    return false;
+  }
+  std::string why;
+  if (!stage_and_commit(cluster_->node(0).client_address(), "", {}, "join " + n.full_name(), &why)) {
+    tool_error("the join of " + n.name + " was not committed: " + why);
+    return false;
   }
   return true;
 }
@@ -424,6 +525,8 @@ bool Runner::heal(const Fault& fault) {
     }
   } else if (fault.kind == "pause") {
     for (int i : fault.nodes) cluster_->resume(i);
+  } else if (fault.kind == "churn") {
+    return rejoin(fault);
   } else if (fault.kind == "clock") {
     for (int i : fault.nodes) cluster_->set_clock_offset(i, 0, &error);
   }
@@ -457,6 +560,7 @@ void Runner::run_faults() {
             fault.kind == "partition" ? "healed (connects pass again)"
             : fault.kind == "crash" || fault.kind == "amnesia" ? "restarted " + fault.describe(names).substr(8)
             : fault.kind == "pause" ? "SIGCONT"
+            : fault.kind == "churn" ? "joined again (commit done)"
                                     : "clocks reset");
     }
     current_fault_ = "none";

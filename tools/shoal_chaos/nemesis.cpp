@@ -60,6 +60,9 @@ Fault make_fault(const std::string& kind, int n, std::mt19937_64& rng) {
     f.nodes = minority(n, rng, 2);
   } else if (kind == "amnesia") {
     f.nodes = {static_cast<int>(rng() % static_cast<std::uint64_t>(n))};
+  } else if (kind == "churn") {
+    // Node 0 stays: the tool asks it for the cluster's reports.
+    f.nodes = {1 + static_cast<int>(rng() % static_cast<std::uint64_t>(n - 1))};
   } else if (kind == "clock") {
     f.mode = rng() % 2 ? "bump" : "strobe";
     f.nodes = minority(n, rng, n);
@@ -109,6 +112,7 @@ std::string Fault::describe(const std::vector<std::string>& names) const {
   if (kind == "crash") return "kill -9 " + list(nodes);
   if (kind == "amnesia") return "kill -9 " + list(nodes) + ", wipe its data directory";
   if (kind == "pause") return "SIGSTOP " + list(nodes);
+  if (kind == "churn") return list(nodes) + " leaves the cluster, then joins again with an empty disk";
   return kind;
 }
 
@@ -169,10 +173,13 @@ std::vector<Window> make_schedule(const ScheduleOptions& options, std::uint64_t 
     double length = uniform(rng, options.window_min_s, options.window_max_s);
     std::string kind = options.kinds[rng() % options.kinds.size()];
     w.faults.push_back(make_fault(kind, options.nodes, rng));
-    // Amnesia goes alone (the runner waits for the cluster to be in sync before it).
-    if (options.compose && kind != "amnesia" && options.kinds.size() > 1 && rng() % 100 < 35) {
+    // Amnesia goes alone (the runner waits for the cluster to be in sync
+    // before it), and so does churn (a membership change needs every
+    // member reachable).
+    auto alone = [](const std::string& k) { return k == "amnesia" || k == "churn"; };
+    if (options.compose && !alone(kind) && options.kinds.size() > 1 && rng() % 100 < 35) {
       std::string second = options.kinds[rng() % options.kinds.size()];
-      if (second != kind && second != "amnesia") w.faults.push_back(make_fault(second, options.nodes, rng));
+      if (second != kind && !alone(second)) w.faults.push_back(make_fault(second, options.nodes, rng));
     }
     for (const auto& f : w.faults)
       if (f.kind == "pause") length = std::min(length, options.pause_max_s);

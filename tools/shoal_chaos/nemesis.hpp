@@ -13,9 +13,9 @@ namespace shoal::chaos {
 
 // One fault of a window.
 struct Fault {
-  std::string kind;   // "partition", "crash", "amnesia", "pause", "clock"
+  std::string kind;   // "partition", "crash", "amnesia", "pause", "clock", "churn"
   std::string mode;   // partition: halves, isolate, ring, bridge; clock: bump, strobe
-  std::vector<int> nodes;                   // crash/amnesia/pause/clock targets
+  std::vector<int> nodes;                   // crash/amnesia/pause/clock/churn targets
   std::vector<std::pair<int, int>> drops;   // partition: traffic from first to second is dropped
   std::vector<double> offsets_s;            // clock: one offset per target
   std::string describe(const std::vector<std::string>& names) const;
@@ -32,7 +32,7 @@ struct ScheduleOptions {
   int nodes = 5;
   double duration_s = 60;
   std::vector<std::string> kinds;  // enabled fault kinds
-  bool compose = false;            // sometimes two kinds in one window
+  bool compose = false;            // sometimes two kinds in one window (never amnesia or churn)
   double quiet_min_s = 3, quiet_max_s = 6;
   double window_min_s = 6, window_max_s = 14;
   double pause_max_s = 30;
