@@ -228,6 +228,13 @@ TEST_CASE("set: an element with an info remove absent is not lost", "[chaos]") {
   CHECK(r.resurrected == 0);
 }
 
+TEST_CASE("set: a failed remove does not excuse an acknowledged element's absence", "[chaos]") {
+  std::vector<Op> ops = {add("k", "e1", 0, Outcome::ok), remove("k", "e1", 4000, Outcome::fail)};
+  auto r = check_set("set", ops, one_final("k", {}));
+  CHECK_FALSE(r.ok);
+  CHECK(r.lost == 1);
+}
+
 TEST_CASE("set: an element with an acknowledged remove absent is fine", "[chaos]") {
   std::vector<Op> ops = {add("k", "a", 0, Outcome::ok), remove("k", "a", 4000, Outcome::ok)};
   auto r = check_set("set", ops, one_final("k", {}));

@@ -121,7 +121,9 @@ CheckResult check_set(const std::string& name, const std::vector<Op>& ops, const
     }
     for (const auto& [e, op] : adds) {
       if (op->outcome != Outcome::ok) continue;
-      if (removes.count(e)) continue;  // a remove (even one of unknown outcome) may hide it
+      auto rm = removes.find(e);
+      if (rm != removes.end() && rm->second != Outcome::fail)
+        continue;  // a remove (even one of unknown outcome) may hide it
       if (!present.count(e)) {
         ++r.lost;
         detail(r, "lost: " + key + " lacks " + e + " (added at " + ms(op->complete_us) + ", acknowledged)");
@@ -266,8 +268,8 @@ CheckResult check_register(const std::vector<Op>& ops, const FinalSets& finals, 
       ++r.lost;
       std::string held;
       for (const auto& s : *final) held += (held.empty() ? "" : ",") + s;
-      detail(r, "lost: " + key + " holds [" + held + "], not the last acknowledged value " +
-                    std::to_string(last_ok) + " nor a later one");
+      detail(r, "lost: " + key + " holds [" + held + "], not the last acknowledged value " + std::to_string(last_ok) +
+                    " nor a later one");
     }
     auto allowed = static_cast<std::size_t>(writers_per_key + 1 + info);
     if (final->size() > allowed) {
@@ -277,8 +279,8 @@ CheckResult check_register(const std::vector<Op>& ops, const FinalSets& finals, 
     }
   }
   if (r.lost || r.unexpected || explosions) r.ok = false;
-  r.summary = finish_counts(r) + " max siblings " + std::to_string(max_siblings) + ", explosions " +
-              std::to_string(explosions);
+  r.summary =
+      finish_counts(r) + " max siblings " + std::to_string(max_siblings) + ", explosions " + std::to_string(explosions);
   return r;
 }
 
@@ -325,8 +327,8 @@ CheckResult check_map(const std::vector<Op>& ops, const std::map<std::string, st
     }
     if (final->hits != hits) {
       r.ok = false;
-      detail(r, "model mismatch: " + key + " hits=" + std::to_string(final->hits) + ", the " +
-                    std::to_string(hits) + " applied updates give " + std::to_string(hits));
+      detail(r, "model mismatch: " + key + " hits=" + std::to_string(final->hits) + ", the " + std::to_string(hits) +
+                    " applied updates give " + std::to_string(hits));
     }
     std::set<int> processes;
     for (const auto& [p, v] : visits) processes.insert(p);
@@ -358,9 +360,8 @@ CheckResult check_map(const std::vector<Op>& ops, const std::map<std::string, st
       }
       if (parse_int(owner->second).value_or(0) != highest_applied[p]) {
         ++older_owner;
-        detail(r, std::string(clock_skew ? "note" : "model mismatch") + ": " + key + " owner-" +
-                      std::to_string(p) + "=" + owner->second + ", the highest applied is " +
-                      std::to_string(highest_applied[p]) +
+        detail(r, std::string(clock_skew ? "note" : "model mismatch") + ": " + key + " owner-" + std::to_string(p) +
+                      "=" + owner->second + ", the highest applied is " + std::to_string(highest_applied[p]) +
                       (clock_skew ? " (last-write-wins under skewed clocks)" : ""));
         if (!clock_skew) r.ok = false;
       }

@@ -218,7 +218,7 @@ std::vector<std::string> ChaosCluster::client_addresses() const {
 pid_t ChaosCluster::spawn(const Node& node) {
   std::string members;
   for (const auto& n : nodes_) members += (members.empty() ? "" : ",") + n.full_name();
-  std::vector<std::string> argv = {options_.shoald, "--name", node.full_name(), "--client-listen",
+  std::vector<std::string> argv = {options_.shoald,       "--name", node.full_name(), "--client-listen",
                                    node.client_address(), "--data", node.data_dir};
   if (!node.alone) {
     argv.push_back("--cluster");

@@ -22,27 +22,27 @@ namespace shoal::chaos {
 
 struct ClusterOptions {
   int nodes = 5;
-  std::string shoald;                    // path of the shoald binary
-  std::string work_dir;                  // data directories and logs go here
-  bool use_netns = true;                 // false: 127.0.0.1, no partitions
-  bool faketime = false;                 // LD_PRELOAD libfaketime (clock nemesis)
+  std::string shoald;     // path of the shoald binary
+  std::string work_dir;   // data directories and logs go here
+  bool use_netns = true;  // false: 127.0.0.1, no partitions
+  bool faketime = false;  // LD_PRELOAD libfaketime (clock nemesis)
   std::string faketime_library;
-  std::vector<std::string> node_args;    // extra shoald arguments for every node
+  std::vector<std::string> node_args;  // extra shoald arguments for every node
 };
 
 class ChaosCluster {
  public:
   struct Node {
-    std::string name;         // n1, n2, ...
-    std::string host;         // 127.0.0.2, ...
+    std::string name;  // n1, n2, ...
+    std::string host;  // 127.0.0.2, ...
     int peer_port = 0;
     int client_port = 0;
     std::string data_dir;
     std::string log;
-    std::string clock_file;   // libfaketime offset file
+    std::string clock_file;  // libfaketime offset file
     pid_t pid = -1;
     bool paused = false;
-    bool alone = false;       // start without --cluster (it joins a running cluster)
+    bool alone = false;  // start without --cluster (it joins a running cluster)
     std::string full_name() const { return name + "@" + host + ":" + std::to_string(peer_port); }
     std::string client_address() const { return host + ":" + std::to_string(client_port); }
   };

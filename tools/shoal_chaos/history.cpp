@@ -9,16 +9,18 @@ namespace shoal::chaos {
 
 const char* outcome_name(Outcome outcome) {
   switch (outcome) {
-    case Outcome::ok: return "ok";
-    case Outcome::fail: return "fail";
-    case Outcome::info: return "info";
+    case Outcome::ok:
+      return "ok";
+    case Outcome::fail:
+      return "fail";
+    case Outcome::info:
+      return "info";
   }
   return "?";
 }
 
 std::int64_t History::now_us() const {
-  auto now = std::chrono::duration_cast<std::chrono::microseconds>(
-                 std::chrono::steady_clock::now().time_since_epoch())
+  auto now = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
                  .count();
   return now - start_us_;
 }
@@ -53,11 +55,21 @@ std::string json_quote(const std::string& text) {
   std::string out = "\"";
   for (unsigned char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -74,8 +86,8 @@ std::string json_quote(const std::string& text) {
 namespace {
 
 std::string op_json(const Op& op, bool invoke) {
-  std::string out = "{\"index\":" + std::to_string(op.id) + ",\"type\":" +
-                    json_quote(invoke ? "invoke" : outcome_name(op.outcome)) +
+  std::string out = "{\"index\":" + std::to_string(op.id) +
+                    ",\"type\":" + json_quote(invoke ? "invoke" : outcome_name(op.outcome)) +
                     ",\"time_us\":" + std::to_string(invoke ? op.invoke_us : op.complete_us) +
                     ",\"process\":" + std::to_string(op.process) + ",\"node\":" + json_quote(op.node) +
                     ",\"workload\":" + json_quote(op.workload) + ",\"f\":" + json_quote(op.f) +
@@ -111,12 +123,11 @@ bool History::write_jsonl(const std::string& path, std::string* error) const {
   }
   for (const auto& e : events)
     lines.push_back({e.time_us, order++,
-                     "{\"type\":\"nemesis\",\"time_us\":" + std::to_string(e.time_us) + ",\"action\":" +
-                         json_quote(e.action) + ",\"kind\":" + json_quote(e.kind) +
+                     "{\"type\":\"nemesis\",\"time_us\":" + std::to_string(e.time_us) +
+                         ",\"action\":" + json_quote(e.action) + ",\"kind\":" + json_quote(e.kind) +
                          ",\"detail\":" + json_quote(e.detail) + "}"});
-  std::stable_sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) {
-    return a.time != b.time ? a.time < b.time : a.order < b.order;
-  });
+  std::stable_sort(lines.begin(), lines.end(),
+                   [](const Line& a, const Line& b) { return a.time != b.time ? a.time < b.time : a.order < b.order; });
   std::ofstream out(path, std::ios::trunc);
   if (!out) {
     if (error) *error = "cannot write " + path;

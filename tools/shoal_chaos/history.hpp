@@ -21,13 +21,13 @@ const char* outcome_name(Outcome outcome);
 
 struct Op {
   std::uint64_t id = 0;
-  int process = 0;        // client number
-  std::string node;       // the node the client talks to
-  std::string workload;   // "set", "counter", "register", "map", "lww"
-  std::string f;          // "add", "remove", "read", "incr", "write", "update"
+  int process = 0;       // client number
+  std::string node;      // the node the client talks to
+  std::string workload;  // "set", "counter", "register", "map", "lww"
+  std::string f;         // "add", "remove", "read", "incr", "write", "update"
   std::string key;
-  std::string value;      // the argument as text (element, delta, written value)
-  std::int64_t invoke_us = 0;    // since the start of the run
+  std::string value;           // the argument as text (element, delta, written value)
+  std::int64_t invoke_us = 0;  // since the start of the run
   std::int64_t complete_us = 0;
   Outcome outcome = Outcome::info;
   std::string error;

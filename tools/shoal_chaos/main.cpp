@@ -246,8 +246,8 @@ bool Runner::wait_until(double t_s, const Window* strobe_window) {
       }
     }
     double left = t_s - elapsed_s();
-    std::this_thread::sleep_for(std::chrono::milliseconds(
-        static_cast<int>(std::max(0.0, std::min(left, strobe_window ? 1.0 : 0.25)) * 1000)));
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(static_cast<int>(std::max(0.0, std::min(left, strobe_window ? 1.0 : 0.25)) * 1000)));
   }
   return true;
 }
@@ -367,8 +367,7 @@ bool Runner::start_cluster() {
       co.faketime_library = lib;
       break;
     }
-  faketime_ = !co.faketime_library.empty() &&
-              std::find(kinds_.begin(), kinds_.end(), "clock") != kinds_.end();
+  faketime_ = !co.faketime_library.empty() && std::find(kinds_.begin(), kinds_.end(), "clock") != kinds_.end();
   co.faketime = faketime_;
   cluster_ = std::make_unique<ChaosCluster>(co);
   std::string error;
@@ -426,9 +425,8 @@ bool Runner::apply(Fault& fault) {
 // Stages a change (unless command is empty), waits until the claimant's
 // plan shows `expect_staged`, and commits it; retried for 60 s (plan
 // refuses while an earlier commit's transfers run).
-bool Runner::stage_and_commit(const std::string& node, const std::string& command,
-                              const std::vector<std::string>& args, const std::string& expect_staged,
-                              std::string* why) {
+bool Runner::stage_and_commit(const std::string& node, const std::string& command, const std::vector<std::string>& args,
+                              const std::string& expect_staged, std::string* why) {
   auto deadline = Clock::now() + std::chrono::seconds(60);
   bool staged = command.empty();
   while (Clock::now() < deadline && !g_interrupted.load()) {
@@ -462,8 +460,7 @@ bool Runner::leave(Fault& fault) {
   int x = fault.nodes.at(0);
   std::string why;
   const auto& n = cluster_->node(x);
-  if (!stage_and_commit(cluster_->node(0).client_address(), "leave", {n.full_name()}, "leave " + n.full_name(),
-                        &why)) {
+  if (!stage_and_commit(cluster_->node(0).client_address(), "leave", {n.full_name()}, "leave " + n.full_name(), &why)) {
     (void)admin_->cluster_admin(cluster_->node(0).client_address(), "clear");
     event("note", "churn", n.name + " could not leave (" + why + "): skipped");
     fault.kind = "none";
@@ -557,11 +554,11 @@ void Runner::run_faults() {
       if (!heal(fault)) return;
       windows_[first + k].end_s = elapsed_s();
       event("stop", fault.kind,
-            fault.kind == "partition" ? "healed (connects pass again)"
+            fault.kind == "partition"                          ? "healed (connects pass again)"
             : fault.kind == "crash" || fault.kind == "amnesia" ? "restarted " + fault.describe(names).substr(8)
-            : fault.kind == "pause" ? "SIGCONT"
-            : fault.kind == "churn" ? "joined again (commit done)"
-                                    : "clocks reset");
+            : fault.kind == "pause"                            ? "SIGCONT"
+            : fault.kind == "churn"                            ? "joined again (commit done)"
+                                                               : "clocks reset");
     }
     current_fault_ = "none";
   }
@@ -875,7 +872,8 @@ int Runner::finish() {
     }
   }
   auto pct = [](std::int64_t part, std::int64_t whole) {
-    return whole == 0 ? std::string("-") : fmt("%.2f%%", 100.0 * static_cast<double>(part) / static_cast<double>(whole));
+    return whole == 0 ? std::string("-")
+                      : fmt("%.2f%%", 100.0 * static_cast<double>(part) / static_cast<double>(whole));
   };
   for (const auto& [k, c] : counts) {
     std::int64_t ok_in_fault = c[5];
@@ -904,10 +902,9 @@ int Runner::finish() {
   in.nemeses = kinds_;
   in.workloads = scenario_.workloads;
   for (const auto& op : ops)
-    in.ops.push_back({op.process, op.workload + " " + op.f, outcome_name(op.outcome),
-                      static_cast<double>(op.invoke_us) / 1e6,
-                      static_cast<double>(op.complete_us - op.invoke_us) / 1000.0, op.node, op.key, op.value,
-                      op.error});
+    in.ops.push_back(
+        {op.process, op.workload + " " + op.f, outcome_name(op.outcome), static_cast<double>(op.invoke_us) / 1e6,
+         static_cast<double>(op.complete_us - op.invoke_us) / 1000.0, op.node, op.key, op.value, op.error});
   in.windows = windows_;
   in.findings = findings_;
   if (tool_error_) in.findings.push_back({"tool", false, tool_error_message_, notes_});
@@ -1051,8 +1048,7 @@ int main_impl(int argc, char** argv) {
   }
   const Scenario* scenario = find_scenario(o.scenario);
   if (!scenario) {
-    std::fprintf(stderr, "shoal-chaos: unknown scenario '%s' (shoal-chaos scenarios lists them)\n",
-                 o.scenario.c_str());
+    std::fprintf(stderr, "shoal-chaos: unknown scenario '%s' (shoal-chaos scenarios lists them)\n", o.scenario.c_str());
     return 2;
   }
   if (::access(o.shoald.c_str(), X_OK) != 0) {

@@ -62,7 +62,7 @@ Fault make_fault(const std::string& kind, int n, std::mt19937_64& rng) {
     f.nodes = {static_cast<int>(rng() % static_cast<std::uint64_t>(n))};
   } else if (kind == "churn") {
     // Node 0 stays: the tool asks it for the cluster's reports.
-    f.nodes = {1 + static_cast<int>(rng() % static_cast<std::uint64_t>(n - 1))};
+    f.nodes = {n > 1 ? 1 + static_cast<int>(rng() % static_cast<std::uint64_t>(n - 1)) : 0};
   } else if (kind == "clock") {
     f.mode = rng() % 2 ? "bump" : "strobe";
     f.nodes = minority(n, rng, n);
@@ -79,7 +79,7 @@ Fault make_fault(const std::string& kind, int n, std::mt19937_64& rng) {
 std::string Fault::describe(const std::vector<std::string>& names) const {
   auto name = [&](int i) {
     return i >= 0 && static_cast<std::size_t>(i) < names.size() ? names[static_cast<std::size_t>(i)]
-                                                                 : "n?" + std::to_string(i);
+                                                                : "n?" + std::to_string(i);
   };
   auto list = [&](const std::vector<int>& which) {
     std::string out;
@@ -134,7 +134,7 @@ std::vector<std::pair<int, int>> partition_majorities_ring(const std::vector<int
   int n = static_cast<int>(order.size());
   int majority = n / 2 + 1;
   int k = majority / 2;  // neighbours on each side
-  if (n < 5) return {};  // every node would see every other
+  if (n < 4) return {};  // every node would see every other
   std::vector<std::pair<int, int>> out;
   for (int i = 0; i < n; ++i)
     for (int j = 0; j < n; ++j) {
@@ -155,7 +155,8 @@ std::vector<std::pair<int, int>> partition_bridge(const std::vector<int>& order)
 }
 
 std::vector<std::vector<bool>> reachability(int n, const std::vector<std::pair<int, int>>& drops) {
-  std::vector<std::vector<bool>> reach(static_cast<std::size_t>(n), std::vector<bool>(static_cast<std::size_t>(n), true));
+  std::vector<std::vector<bool>> reach(static_cast<std::size_t>(n),
+                                       std::vector<bool>(static_cast<std::size_t>(n), true));
   for (auto [a, b] : drops)
     if (a >= 0 && b >= 0 && a < n && b < n) reach[static_cast<std::size_t>(a)][static_cast<std::size_t>(b)] = false;
   return reach;

@@ -13,11 +13,11 @@ namespace shoal::chaos {
 
 // One fault of a window.
 struct Fault {
-  std::string kind;   // "partition", "crash", "amnesia", "pause", "clock", "churn"
-  std::string mode;   // partition: halves, isolate, ring, bridge; clock: bump, strobe
-  std::vector<int> nodes;                   // crash/amnesia/pause/clock/churn targets
-  std::vector<std::pair<int, int>> drops;   // partition: traffic from first to second is dropped
-  std::vector<double> offsets_s;            // clock: one offset per target
+  std::string kind;                        // "partition", "crash", "amnesia", "pause", "clock", "churn"
+  std::string mode;                        // partition: halves, isolate, ring, bridge; clock: bump, strobe
+  std::vector<int> nodes;                  // crash/amnesia/pause/clock/churn targets
+  std::vector<std::pair<int, int>> drops;  // partition: traffic from first to second is dropped
+  std::vector<double> offsets_s;           // clock: one offset per target
   std::string describe(const std::vector<std::string>& names) const;
 };
 

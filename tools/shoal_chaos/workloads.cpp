@@ -173,8 +173,8 @@ class CounterWorkload : public Workload {
       const std::string k = ks[rng() % ks.size()];
       auto roll = rng() % 100;
       if (roll < 75) {
-        std::int64_t delta = roll < 55 ? static_cast<std::int64_t>(1 + rng() % 5)
-                                       : -static_cast<std::int64_t>(1 + rng() % 3);
+        std::int64_t delta =
+            roll < 55 ? static_cast<std::int64_t>(1 + rng() % 5) : -static_cast<std::int64_t>(1 + rng() % 3);
         run_op(ctx, process, node, name(), "incr", k, std::to_string(delta), [&](Op& o) {
           auto r = client.update(key(k), crdt::PnCounter::Op::increment(delta), std::nullopt, ctx.request);
           if (r) {
