@@ -9,7 +9,7 @@ shoal_packages=(
   catch2 libbenchmark-dev libxxhash-dev libspdlog-dev libfmt-dev libreadline-dev
   python3-zmq python3-msgpack
   clang-14 libclang-rt-14-dev
-  iptables iproute2 faketime chromium
+  iptables iproute2 faketime
 )
 
 shoal_missing_packages() {
