@@ -2,7 +2,8 @@
 # Runs shoal-chaos scenarios and checks each one's exit status and verdict
 # line. Usage: run_scenarios.sh BIN_DIR REPORT_DIR NAME:TIME:EXIT ...
 # (EXIT is what the scenario must return: 0 for a pass, 1 for the negative
-# control, whose anomalies prove the checker works). Partitions need root:
+# control, whose anomalies prove the checker works; a SEED fixes the fault
+# schedule, so a scenario with partitions surely has one). Partitions need root:
 # without it the runs are skipped (exit 77, which ctest reports as skipped).
 set -uo pipefail
 bin=$1 reports=$2
@@ -14,11 +15,11 @@ fi
 verdict_re='^verdict: (PASS|FAIL) lost=([0-9]+) unexpected=([0-9]+) resurrected=([0-9]+) partitions=([0-9]+)$'
 failed=0
 for spec in "$@"; do
-  IFS=: read -r name time want <<<"$spec"
+  IFS=: read -r name time want seed <<<"$spec"
   dir="$reports/$name"
   rm -rf "$dir"
-  echo "=== shoal-chaos run --scenario $name --time $time (must exit $want)"
-  "$bin/shoal-chaos" run --scenario "$name" --time "$time" --report "$dir" >"$dir.out" 2>&1
+  echo "=== shoal-chaos run --scenario $name --time $time ${seed:+--seed $seed }(must exit $want)"
+  "$bin/shoal-chaos" run --scenario "$name" --time "$time" ${seed:+--seed "$seed"} --report "$dir" >"$dir.out" 2>&1
   got=$?
   grep -v '^\[' "$dir.out" | tail -25
   last=$(tail -n 1 "$dir.out")
