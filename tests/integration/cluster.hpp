@@ -250,19 +250,37 @@ class Cluster {
   // Waits until every running node sees every other running node reachable.
   void wait_connected(int timeout_s = 20) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+    std::string seen;
     while (std::chrono::steady_clock::now() < deadline) {
       bool all = true;
+      seen.clear();
       for (std::size_t i = 0; i < nodes_.size() && all; ++i) {
         if (nodes_[i].pid < 0) continue;
         auto r = run_process({bin_dir() + "/shoal", "-h", nodes_[i].client_address(), "status", "--json"});
         std::size_t running = 0;
         for (const auto& n : nodes_) running += n.pid > 0;
         all = r.exit_code == 0 && r.out.find("\"members_reachable\": " + std::to_string(running)) != std::string::npos;
+        if (!all) seen = nodes_[i].name + " (of " + std::to_string(running) + " running) answered:\n" + r.out + r.err;
       }
       if (all) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    throw std::runtime_error("the nodes did not connect to each other");
+    std::string logs;
+    for (std::size_t i = 0; i < nodes_.size(); ++i) logs += "--- log of " + nodes_[i].name + ":\n" + log_tail(i, 40);
+    throw std::runtime_error("the nodes did not connect to each other; " + seen + logs);
+  }
+
+  // The last `lines` lines of a node's log.
+  std::string log_tail(std::size_t i, std::size_t lines) const {
+    std::string all = log(i);
+    std::size_t start = all.size();
+    for (std::size_t n = 0; n <= lines; ++n) {
+      if (start == 0) return all;
+      std::size_t nl = all.rfind('\n', start - 1);
+      if (nl == std::string::npos) return all;
+      start = nl;
+    }
+    return all.substr(start + 1);
   }
 
   bool alive(std::size_t i) {
