@@ -33,12 +33,14 @@ enum class Errc : int {
   corruption = 9,           // stored data failed a consistency check
   busy = 10,                // a resource is held by someone else (e.g. a locked data directory)
   timeout = 11,
-  unavailable = 12,         // not enough replicas or nodes to do it
+  unavailable = 12,  // not enough replicas or nodes to do it
   overloaded = 13,
-  injected = 14,            // a failpoint fired
-  unknown_outcome = 15,     // a write timed out after it was sent: it may or may not have been applied
-  refused = 16,             // a peer or a data directory that does not belong to this cluster
-  shutting_down = 17,       // the node is stopping and takes no new requests
+  injected = 14,          // a failpoint fired
+  unknown_outcome = 15,   // a write timed out after it was sent: it may or may not have been applied
+  refused = 16,           // a peer or a data directory that does not belong to this cluster
+  shutting_down = 17,     // the node is stopping and takes no new requests
+  wrong_type = 18,        // the key holds another datatype (a bucket type of datatype any)
+  condition_failed = 19,  // a conditional write's condition did not hold: nothing was written
 };
 
 std::string_view errc_name(Errc code);
@@ -62,23 +64,44 @@ inline Error make_error(Errc code, std::string message) { return Error{code, std
 
 inline std::string_view errc_name(Errc code) {
   switch (code) {
-    case Errc::invalid_argument: return "invalid_argument";
-    case Errc::not_found: return "not_found";
-    case Errc::precondition_failed: return "precondition_failed";
-    case Errc::malformed: return "malformed";
-    case Errc::too_large: return "too_large";
-    case Errc::unsupported_version: return "unsupported_version";
-    case Errc::io_error: return "io_error";
-    case Errc::disk_full: return "disk_full";
-    case Errc::corruption: return "corruption";
-    case Errc::busy: return "busy";
-    case Errc::timeout: return "timeout";
-    case Errc::unavailable: return "unavailable";
-    case Errc::overloaded: return "overloaded";
-    case Errc::injected: return "injected";
-    case Errc::unknown_outcome: return "unknown_outcome";
-    case Errc::refused: return "refused";
-    case Errc::shutting_down: return "shutting_down";
+    case Errc::invalid_argument:
+      return "invalid_argument";
+    case Errc::not_found:
+      return "not_found";
+    case Errc::precondition_failed:
+      return "precondition_failed";
+    case Errc::malformed:
+      return "malformed";
+    case Errc::too_large:
+      return "too_large";
+    case Errc::unsupported_version:
+      return "unsupported_version";
+    case Errc::io_error:
+      return "io_error";
+    case Errc::disk_full:
+      return "disk_full";
+    case Errc::corruption:
+      return "corruption";
+    case Errc::busy:
+      return "busy";
+    case Errc::timeout:
+      return "timeout";
+    case Errc::unavailable:
+      return "unavailable";
+    case Errc::overloaded:
+      return "overloaded";
+    case Errc::injected:
+      return "injected";
+    case Errc::unknown_outcome:
+      return "unknown_outcome";
+    case Errc::refused:
+      return "refused";
+    case Errc::shutting_down:
+      return "shutting_down";
+    case Errc::wrong_type:
+      return "wrong_type";
+    case Errc::condition_failed:
+      return "condition_failed";
   }
   return "unknown";
 }
@@ -93,10 +116,10 @@ inline std::string_view errc_name(Errc code) {
 
 // Always on, in every build: an invariant that does not hold means the state
 // is bad, and continuing would spread the damage.
-#define SHOAL_ASSERT(expr, msg)                                           \
-  do {                                                                    \
-    if (!(expr)) [[unlikely]]                                             \
-      ::shoal::assertion_failed(#expr, __FILE__, __LINE__, (msg));        \
+#define SHOAL_ASSERT(expr, msg)                                    \
+  do {                                                             \
+    if (!(expr)) [[unlikely]]                                      \
+      ::shoal::assertion_failed(#expr, __FILE__, __LINE__, (msg)); \
   } while (0)
 
 // SHOAL_TRY(x, expr): evaluate expr (a Result); on error return the error
@@ -104,13 +127,13 @@ inline std::string_view errc_name(Errc code) {
 // its value. SHOAL_TRYV(expr) does the same for Result<void>.
 #define SHOAL_CONCAT_INNER(a, b) a##b
 #define SHOAL_CONCAT(a, b) SHOAL_CONCAT_INNER(a, b)
-#define SHOAL_TRY(var, ...)                                                          \
-  auto&& SHOAL_CONCAT(shoal_try_, __LINE__) = (__VA_ARGS__);                         \
-  if (!SHOAL_CONCAT(shoal_try_, __LINE__))                                           \
+#define SHOAL_TRY(var, ...)                                                                     \
+  auto&& SHOAL_CONCAT(shoal_try_, __LINE__) = (__VA_ARGS__);                                    \
+  if (!SHOAL_CONCAT(shoal_try_, __LINE__))                                                      \
     return ::boost::outcome_v2::failure(std::move(SHOAL_CONCAT(shoal_try_, __LINE__)).error()); \
   auto var = std::move(SHOAL_CONCAT(shoal_try_, __LINE__)).value()
-#define SHOAL_TRYV(...)                                                              \
-  do {                                                                               \
-    auto&& shoal_tryv_ = (__VA_ARGS__);                                              \
+#define SHOAL_TRYV(...)                                                                    \
+  do {                                                                                     \
+    auto&& shoal_tryv_ = (__VA_ARGS__);                                                    \
     if (!shoal_tryv_) return ::boost::outcome_v2::failure(std::move(shoal_tryv_).error()); \
   } while (0)

@@ -55,13 +55,15 @@ std::string_view datatype_name(crdt::Datatype datatype) {
   return "unknown";
 }
 
+std::string_view BucketProps::datatype_label() const { return any_datatype ? "any" : datatype_name(datatype); }
+
 Result<crdt::Datatype> parse_datatype(std::string_view name) {
   for (std::uint8_t d = 0; d <= crdt::kDatatypeMax; ++d)
     if (datatype_name(static_cast<crdt::Datatype>(d)) == name) return static_cast<crdt::Datatype>(d);
   if (name == "none") return crdt::Datatype::plain;
   return make_error(Errc::invalid_argument, "datatype '" + std::string(name) +
                                                 "' must be one of none, counter, set, map, register, flag, hll, "
-                                                "mvregister");
+                                                "mvregister, any");
 }
 
 Result<BucketProps> apply_props(BucketProps props, std::string_view settings) {
@@ -109,9 +111,13 @@ Result<BucketProps> apply_props(BucketProps props, std::string_view settings) {
     } else if (name == "basic_quorum") {
       SHOAL_TRY(b, parse_bool(name, value));
       props.basic_quorum = b;
+    } else if (name == "datatype" && value == "any") {
+      props.any_datatype = true;
+      props.datatype = crdt::Datatype::plain;
     } else if (name == "datatype") {
       SHOAL_TRY(d, parse_datatype(value));
       props.datatype = d;
+      props.any_datatype = false;
     } else if (name == "ttl_ms") {
       SHOAL_TRY(ttl, parse_uint(name, value, net::kTtlMsMax));
       if (ttl == 0) {
@@ -139,7 +145,7 @@ std::string format_props(const BucketProps& p) {
                     ",last_write_wins=" + (p.last_write_wins ? "true" : "false") +
                     ",notfound_ok=" + (p.notfound_ok ? "true" : "false") +
                     ",basic_quorum=" + (p.basic_quorum ? "true" : "false") +
-                    ",datatype=" + std::string(datatype_name(p.datatype));
+                    ",datatype=" + std::string(p.datatype_label());
   if (p.ttl_ms) out += ",ttl_ms=" + std::to_string(*p.ttl_ms);
   return out;
 }
@@ -163,6 +169,9 @@ BucketTypes BucketTypes::builtin(std::uint32_t n_val, net::Quorum r, net::Quorum
     props.datatype = datatype;
     types.types_[name] = props;
   }
+  BucketProps redis = base;
+  redis.any_datatype = true;
+  types.types_["redis"] = redis;
   return types;
 }
 

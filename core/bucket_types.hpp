@@ -32,14 +32,21 @@ struct BucketProps {
   bool notfound_ok = true;
   bool basic_quorum = false;
   crdt::Datatype datatype = crdt::Datatype::plain;
+  // datatype=any: each object holds the CRDT its first write chose, and a
+  // write may change it (see the `type_change` request option). `datatype`
+  // is then unused.
+  bool any_datatype = false;
   std::optional<std::uint64_t> ttl_ms;  // default expiry of every write
 
   crdt::MergePolicy merge_policy() const { return crdt::MergePolicy{allow_mult, last_write_wins}; }
-  bool is_crdt() const { return datatype != crdt::Datatype::plain; }
+  bool is_crdt() const { return any_datatype || datatype != crdt::Datatype::plain; }
+  // "any", or the datatype's name.
+  std::string_view datatype_label() const;
   friend bool operator==(const BucketProps&, const BucketProps&) = default;
 };
 
-// "plain", "counter", "set", "map", "register", "flag", "hll", "mvregister".
+// "plain", "counter", "set", "map", "register", "flag", "hll", "mvregister"
+// (parse_datatype also takes "none" for plain; "any" is parsed by apply_props).
 std::string_view datatype_name(crdt::Datatype datatype);
 Result<crdt::Datatype> parse_datatype(std::string_view name);
 
@@ -52,7 +59,8 @@ std::string format_props(const BucketProps& props);
 class BucketTypes {
  public:
   // The built-in types (default, lww, counters, sets, maps, registers,
-  // flags, hlls), each with `n_val` and the given default r/w.
+  // flags, hlls, and `redis`, of datatype any, for the Redis-protocol
+  // port), each with `n_val` and the given default r/w.
   static BucketTypes builtin(std::uint32_t n_val, net::Quorum r, net::Quorum w);
 
   // Adds or replaces a type from a "NAME:settings" spec (the config form).

@@ -114,6 +114,13 @@ Result<ParsedArgs> parse_node_args(int argc, const char* const* argv) {
     ("config", po::value<std::string>(), "config file (INI: key = value); flags override it")
     ("name", po::value<std::string>(), "this node: name@host:port (the peer socket listens there)")
     ("client-listen", po::value<std::string>(), "host:port of the client socket (default: host of --name, port + 1000)")
+    ("resp-listen", po::value<std::string>(), "host:port of the Redis-protocol port (default: off)")
+    ("resp-keyspace", po::value<std::string>()->default_value("redis/redis"), "TYPE/BUCKET holding the Redis keys (a bucket type of datatype any)")
+    ("resp-connections-max", po::value<std::size_t>()->default_value(10'000), "Redis clients connected at once; past it new ones are refused")
+    ("resp-args-max", po::value<std::size_t>()->default_value(1024 * 1024), "arguments of one Redis command")
+    ("resp-bulk-bytes-max", po::value<std::size_t>()->default_value(16u << 20), "bytes of one Redis argument")
+    ("resp-buffer-bytes-max", po::value<std::size_t>()->default_value(64u << 20), "unparsed input or unsent replies of one Redis connection; past it the connection is closed")
+    ("resp-pipeline-max", po::value<std::size_t>()->default_value(1024), "commands of one Redis connection in flight; past it the port stops reading that connection")
     ("data", po::value<std::string>(), "data directory")
     ("cluster", po::value<std::string>(), "members of a new cluster: name@host:port,... (ignored once a ring is persisted)")
     ("cluster-name", po::value<std::string>()->default_value("shoal"), "cluster name; peers of another cluster are refused")
@@ -201,6 +208,32 @@ Result<ParsedArgs> parse_node_args(int argc, const char* const* argv) {
       return make_error(Errc::invalid_argument, "--client-listen is needed: peer port + 1000 is not a valid port");
     c.client_listen = HostPort{node.host, static_cast<std::uint16_t>(node.port + 1000)};
   }
+  if (vm.count("resp-listen")) {
+    SHOAL_TRY(resp, HostPort::parse(vm["resp-listen"].as<std::string>(), "--resp-listen"));
+    c.resp.listen = resp;
+  }
+  {
+    std::string keyspace = vm["resp-keyspace"].as<std::string>();
+    auto slash = keyspace.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == keyspace.size())
+      return make_error(Errc::invalid_argument, "--resp-keyspace must be TYPE/BUCKET");
+    c.resp.bucket_type = keyspace.substr(0, slash);
+    c.resp.bucket = keyspace.substr(slash + 1);
+    c.resp.connections_max = vm["resp-connections-max"].as<std::size_t>();
+    c.resp.args_max = vm["resp-args-max"].as<std::size_t>();
+    c.resp.bulk_bytes_max = vm["resp-bulk-bytes-max"].as<std::size_t>();
+    c.resp.buffer_bytes_max = vm["resp-buffer-bytes-max"].as<std::size_t>();
+    c.resp.pipeline_max = vm["resp-pipeline-max"].as<std::size_t>();
+    if (c.resp.connections_max == 0 || c.resp.args_max == 0 || c.resp.pipeline_max == 0)
+      return make_error(Errc::invalid_argument,
+                        "--resp-connections-max, --resp-args-max and --resp-pipeline-max must be at least 1");
+    if (c.resp.bulk_bytes_max == 0 || c.resp.bulk_bytes_max > (512u << 20))
+      return make_error(Errc::invalid_argument, "--resp-bulk-bytes-max must be 1..512 MiB");
+    if (c.resp.buffer_bytes_max < c.resp.bulk_bytes_max + 1024)
+      return make_error(Errc::invalid_argument,
+                        "--resp-buffer-bytes-max must exceed --resp-bulk-bytes-max by at least 1 KiB (a whole "
+                        "argument has to fit)");
+  }
   c.data_dir = vm["data"].as<std::string>();
   if (c.data_dir.empty()) return make_error(Errc::invalid_argument, "--data must not be empty");
   if (vm.count("cluster")) {
@@ -267,6 +300,12 @@ Result<ParsedArgs> parse_node_args(int argc, const char* const* argv) {
   if (vm.count("bucket-type")) c.bucket_type_specs = vm["bucket-type"].as<std::vector<std::string>>();
   BucketTypes types = BucketTypes::builtin(c.n_val, c.r, c.w);
   for (const auto& spec : c.bucket_type_specs) SHOAL_TRYV(types.add_spec(spec));
+  if (c.resp.listen) {
+    const BucketProps* keyspace = types.find(c.resp.bucket_type);
+    if (!keyspace || !keyspace->any_datatype)
+      return make_error(Errc::invalid_argument, "--resp-keyspace: bucket type '" + c.resp.bucket_type +
+                                                    "' must exist with datatype=any (one key, one type, as in Redis)");
+  }
   c.schedulers = vm["schedulers"].as<std::uint32_t>();
   if (c.schedulers == 0 || c.schedulers > 64) return make_error(Errc::invalid_argument, "--schedulers must be 1..64");
   c.enable_failpoints = vm["enable-failpoints"].as<bool>();

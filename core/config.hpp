@@ -60,9 +60,22 @@ crdt::ObjectLimits client_object_limits(const Limits& limits);
 // Decoding bounds for a message of at most `message_bytes_max` bytes.
 codec::Limits message_decode_limits(std::size_t message_bytes_max, const Limits& limits);
 
+// The Redis-protocol port (resp/server.hpp); off unless `listen` is set.
+struct RespSettings {
+  std::optional<HostPort> listen;
+  std::string bucket_type = "redis";  // --resp-keyspace TYPE/BUCKET
+  std::string bucket = "redis";
+  std::size_t connections_max = 10'000;
+  std::size_t args_max = 1024 * 1024;
+  std::size_t bulk_bytes_max = 16u << 20;
+  std::size_t buffer_bytes_max = 64u << 20;
+  std::size_t pipeline_max = 1024;
+};
+
 struct NodeConfig {
   NodeName node;
   HostPort client_listen;
+  RespSettings resp;
   std::string data_dir;
   std::vector<NodeName> cluster;  // initial members of a new cluster; empty: a cluster of one
   std::string cluster_name = "shoal";

@@ -637,13 +637,14 @@ void Router::handle_client_message(Origin origin, std::string_view payload) {
   if (type == MessageType::put && props->is_crdt())
     return reply_error(origin, request_id,
                        make_error(Errc::invalid_argument, "bucket type '" + key_request.key.bucket_type + "' holds " +
-                                                              std::string(datatype_name(props->datatype)) +
-                                                              "s: change it with a CRDT update, not put"));
+                                                              std::string(props->datatype_label()) +
+                                                              " CRDTs: change them with a CRDT update, not put"));
   if (type == MessageType::update && !props->is_crdt())
     return reply_error(origin, request_id,
                        make_error(Errc::invalid_argument,
                                   "bucket type '" + key_request.key.bucket_type + "' holds plain objects: use put"));
-  if (type == MessageType::update && crdt::op_type_tag(*key_request.op) != *crdt::crdt_type_tag(props->datatype))
+  if (type == MessageType::update && !props->any_datatype &&
+      crdt::op_type_tag(*key_request.op) != *crdt::crdt_type_tag(props->datatype))
     return reply_error(origin, request_id,
                        make_error(Errc::invalid_argument, "bucket type '" + key_request.key.bucket_type + "' holds " +
                                                               std::string(datatype_name(props->datatype)) +

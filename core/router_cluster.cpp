@@ -951,14 +951,15 @@ void Router::handle_bucket_type_admin(const Origin& origin, std::uint64_t reques
   }
   auto props = apply_props(base, properties);
   if (!props) return reply_error(origin, request_id, props.error());
-  if (command == "create" || (props.value().datatype == existing->datatype && props.value().n_val == existing->n_val))
+  if (command == "create" ||
+      (props.value().datatype_label() == existing->datatype_label() && props.value().n_val == existing->n_val))
     return bucket_type_change(origin, request_id, command, name, props.value());
   // Changing how a type's keys replicate or merge is safe only while it
   // holds no data: ask every vnode (a coverage listing of its buckets).
   std::string what =
-      props.value().datatype != existing->datatype
-          ? "datatype (" + std::string(datatype_name(existing->datatype)) + " -> " +
-                std::string(datatype_name(props.value().datatype)) + ")"
+      props.value().datatype_label() != existing->datatype_label()
+          ? "datatype (" + std::string(existing->datatype_label()) + " -> " +
+                std::string(props.value().datatype_label()) + ")"
           : "n_val (" + std::to_string(existing->n_val) + " -> " + std::to_string(props.value().n_val) + ")";
   net::ListRequest list;
   list.type = MessageType::list_buckets;

@@ -1,5 +1,7 @@
 #include "core/vnode.hpp"
 
+#include <charconv>
+
 #include <spdlog/spdlog.h>
 
 #include "base/failpoint.hpp"
@@ -608,6 +610,52 @@ void Vnode::send_ready_replies(ActorContext& ctx) {
   send_replies(ctx, ready, ok());
 }
 
+namespace {
+
+// The datatype whose encoding tag is `tag`.
+crdt::Datatype datatype_of(crdt::TypeTag tag) {
+  for (std::uint8_t d = 1; d <= crdt::kDatatypeMax; ++d)
+    if (crdt::crdt_type_tag(static_cast<crdt::Datatype>(d)) == tag) return static_cast<crdt::Datatype>(d);
+  SHOAL_ASSERT(false, "an op tag without a datatype");
+  return crdt::Datatype::plain;
+}
+
+// The datatype a CRDT write leaves the object in; errors when the op may not
+// change a live object's datatype (bucket types of datatype any).
+Result<crdt::Datatype> choose_datatype(const BucketProps& props, const net::KeyRequest& request,
+                                       const crdt::Object* current, bool live) {
+  if (!props.any_datatype) {
+    if (current && current->datatype() != props.datatype)
+      return make_error(Errc::precondition_failed, "the stored object holds another datatype");
+    return props.datatype;
+  }
+  if (request.type == MessageType::del) return current ? current->datatype() : crdt::Datatype::register_;
+  const crdt::Datatype wanted = datatype_of(crdt::op_type_tag(*request.op));
+  if (!current || !live || current->datatype() == wanted) return wanted;
+  using TypeChange = net::RequestOptions::TypeChange;
+  const TypeChange change = request.options.type_change.value_or(TypeChange::refuse);
+  if (change == TypeChange::replace ||
+      (change == TypeChange::convert && current->datatype() == crdt::Datatype::register_ &&
+       wanted == crdt::Datatype::counter))
+    return wanted;
+  return make_error(Errc::wrong_type, "the key holds a " + std::string(datatype_name(current->datatype())) +
+                                          ", not a " + std::string(datatype_name(wanted)));
+}
+
+// The decimal integer a live register holds (as Redis parses a string for INCR).
+Result<std::int64_t> register_integer(const crdt::Object& object) {
+  auto value = object.crdt().value();
+  const auto* text = std::get_if<crdt::LwwRegister::Value>(&value.value);
+  auto bad = [] { return make_error(Errc::invalid_argument, "value is not an integer or out of range"); };
+  if (!text || !*text || (*text)->empty() || (*text)->size() > 20) return bad();
+  std::int64_t n = 0;
+  auto [end, ec] = std::from_chars((*text)->data(), (*text)->data() + (*text)->size(), n);
+  if (ec != std::errc{} || end != (*text)->data() + (*text)->size()) return bad();
+  return n;
+}
+
+}  // namespace
+
 Result<Vnode::ClientWrite> Vnode::apply_client_write(const net::KeyRequest& request, std::uint64_t ttl_ms) {
   const crdt::ObjectKey& key = request.key;
   auto types = services_->bucket_types();
@@ -668,17 +716,44 @@ Result<Vnode::ClientWrite> Vnode::apply_client_write(const net::KeyRequest& requ
   } else {
     if (request.type == MessageType::put)
       return make_error(Errc::invalid_argument, "bucket type '" + key.bucket_type + "' holds " +
-                                                    std::string(datatype_name(props->datatype)) +
-                                                    "s: change it with a CRDT update, not put");
-    crdt::TypeTag tag = *crdt::crdt_type_tag(props->datatype);
-    if (current && current->datatype() != props->datatype)
-      return make_error(Errc::precondition_failed, "the stored object holds another datatype");
+                                                    std::string(props->datatype_label()) +
+                                                    " CRDTs: change them with a CRDT update, not put");
+    const net::RequestOptions& options = request.options;
+    const bool live = held_live_state && !current->is_tombstone();
+    if (options.condition && (*options.condition == net::RequestOptions::Condition::absent) == live)
+      return make_error(Errc::condition_failed, live ? "the key exists" : "the key does not exist");
+    if (request.type == MessageType::update && options.touch.value_or(false)) {
+      if (!live) return make_error(Errc::not_found, "no live key to change the expiry of");
+      object = std::move(*current);
+      object.record_write(now, expires);
+      return ClientWrite{std::move(object), std::nullopt, std::move(previous)};
+    }
+    if (request.type == MessageType::update && options.keep_ttl.value_or(false) && live)
+      expires = current->expires_at();
+    SHOAL_TRY(chosen, choose_datatype(*props, request, current ? &*current : nullptr, live));
+    const crdt::TypeTag tag = *crdt::crdt_type_tag(chosen);
+    // A counter op converting a register (type_change=convert) starts from
+    // the integer the register held.
+    std::optional<std::int64_t> counter_start;
+    if (live && current->datatype() == crdt::Datatype::register_ && chosen == crdt::Datatype::counter) {
+      SHOAL_TRY(start, register_integer(*current));
+      counter_start = start;
+    }
+    bool retyped = false;
     if (current) {
       object = std::move(*current);
     } else {
       SHOAL_TRY(empty, crdt::AnyCrdt::make_empty(tag));
-      SHOAL_TRY(fresh, crdt::Object::make(key, props->datatype, std::move(empty), limits));
+      SHOAL_TRY(fresh, crdt::Object::make(key, chosen, std::move(empty), limits));
       object = std::move(fresh);
+    }
+    // Under `any`: a write of another datatype starts a new generation that
+    // replaces what is stored; so does a delete that finds nothing here
+    // (it must replace every older generation the other replicas hold).
+    if (object.datatype() != chosen || (!current && props->any_datatype && request.type == MessageType::del)) {
+      SHOAL_TRY(empty, crdt::AnyCrdt::make_empty(tag));
+      SHOAL_TRYV(object.retype(chosen, now, std::move(empty)));
+      retyped = true;
     }
     if (request.type == MessageType::del) {
       object.remove_crdt(write_context, now);
@@ -689,12 +764,14 @@ Result<Vnode::ClientWrite> Vnode::apply_client_write(const net::KeyRequest& requ
                                                       std::string(datatype_name(props->datatype)) +
                                                       "s: this operation is for another datatype");
       // An expired CRDT starts from zero: reset everything it observed.
-      if (expired) object.crdt().reset(object.crdt().context());
+      if (expired && !retyped) object.crdt().reset(object.crdt().context());
+      if (counter_start && *counter_start != 0)
+        SHOAL_TRYV(object.crdt().apply(crdt::AnyOp{crdt::PnCounter::Op::increment(*counter_start)}, actor));
       crdt::AnyOp op = *request.op;
       stamp_registers(op, now);
       SHOAL_TRY(delta, object.crdt().apply(op, actor));
       object.record_write(now, expires);
-      if (held_live_state) {
+      if (held_live_state && !retyped) {
         // The other replicas merge only what this op changed. A replica that
         // missed earlier writes stays behind until read repair brings the
         // whole state, exactly as it would with full-state replication.

@@ -282,11 +282,29 @@ void pack_key_string(crdt::Packer& packer, std::string_view text) {
 
 }  // namespace
 
+namespace {
+constexpr std::string_view kTypeChangeNames[] = {"refuse", "replace", "convert"};
+constexpr std::string_view kConditionNames[] = {"absent", "present"};
+
+// The index of `name` in `names`, or a malformed error naming the option.
+template <std::size_t N>
+Result<std::size_t> read_choice(const msgpack::object& o, std::string_view option, const std::string_view (&names)[N]) {
+  SHOAL_TRY(name, expect_blob_view(o, option, 16));
+  for (std::size_t i = 0; i < N; ++i)
+    if (names[i] == name) return i;
+  std::string all;
+  for (auto n : names) all += (all.empty() ? "" : ", ") + std::string(n);
+  return make_error(Errc::invalid_argument, std::string(option) + " '" + std::string(name) + "' must be one of " + all);
+}
+}  // namespace
+
 void encode_options(crdt::Packer& packer, const RequestOptions& options) {
   std::uint32_t count = 0;
   for (const auto* q : {&options.r, &options.w, &options.pr, &options.pw, &options.dw}) count += q->has_value();
   count += options.timeout_ms.has_value() + options.return_body.has_value() + options.notfound_ok.has_value() +
-           options.basic_quorum.has_value() + options.ttl_ms.has_value() + options.page_keys.has_value();
+           options.basic_quorum.has_value() + options.ttl_ms.has_value() + options.page_keys.has_value() +
+           options.type_change.has_value() + options.condition.has_value() + options.keep_ttl.has_value() +
+           options.touch.has_value();
   packer.pack_map(count);
   const std::pair<const char*, const std::optional<Quorum>*> quorums[] = {
       {"r", &options.r}, {"w", &options.w}, {"pr", &options.pr}, {"pw", &options.pw}, {"dw", &options.dw}};
@@ -318,6 +336,22 @@ void encode_options(crdt::Packer& packer, const RequestOptions& options) {
   if (options.page_keys) {
     pack_key_string(packer, "page_keys");
     packer.pack_uint32(*options.page_keys);
+  }
+  if (options.type_change) {
+    pack_key_string(packer, "type_change");
+    pack_key_string(packer, kTypeChangeNames[static_cast<std::size_t>(*options.type_change)]);
+  }
+  if (options.condition) {
+    pack_key_string(packer, "condition");
+    pack_key_string(packer, kConditionNames[static_cast<std::size_t>(*options.condition)]);
+  }
+  if (options.keep_ttl) {
+    pack_key_string(packer, "keep_ttl");
+    packer.pack(*options.keep_ttl);
+  }
+  if (options.touch) {
+    pack_key_string(packer, "touch");
+    packer.pack(*options.touch);
   }
 }
 
@@ -361,6 +395,18 @@ Result<RequestOptions> decode_options(const msgpack::object& o) {
       SHOAL_TRY(v, codec::expect_uint(kv.val, "page_keys", 100'000));
       if (v == 0) return malformed("page_keys", "must be at least 1");
       options.page_keys = static_cast<std::uint32_t>(v);
+    } else if (name == "type_change") {
+      SHOAL_TRY(choice, read_choice(kv.val, "type_change", kTypeChangeNames));
+      options.type_change = static_cast<RequestOptions::TypeChange>(choice);
+    } else if (name == "condition") {
+      SHOAL_TRY(choice, read_choice(kv.val, "condition", kConditionNames));
+      options.condition = static_cast<RequestOptions::Condition>(choice);
+    } else if (name == "keep_ttl") {
+      SHOAL_TRY(v, codec::expect_bool(kv.val, "keep_ttl"));
+      options.keep_ttl = v;
+    } else if (name == "touch") {
+      SHOAL_TRY(v, codec::expect_bool(kv.val, "touch"));
+      options.touch = v;
     } else {
       return make_error(Errc::invalid_argument, "unknown request option '" + std::string(name) + "'");
     }

@@ -195,6 +195,22 @@ struct RequestOptions {
   std::optional<bool> basic_quorum;
   std::optional<std::uint64_t> ttl_ms;     // put and update: the key expires this long after the write
   std::optional<std::uint32_t> page_keys;  // list-keys / list-buckets: keys per reply page
+  // Under a bucket type of datatype `any` (an update only): what an op does
+  // to a live object of another datatype. refuse (the default): the write
+  // fails with Errc::wrong_type. replace: the object is replaced by a fresh
+  // CRDT of the op's datatype. convert: a counter op on a register holding
+  // a decimal integer starts a counter from that integer (otherwise as refuse).
+  enum class TypeChange : std::uint8_t { refuse, replace, convert };
+  std::optional<TypeChange> type_change;
+  // Write only if the coordinating replica holds no live value (absent) or
+  // holds one (present); otherwise Errc::condition_failed. A check on one
+  // replica: not atomic across a partition.
+  enum class Condition : std::uint8_t { absent, present };
+  std::optional<Condition> condition;
+  std::optional<bool> keep_ttl;  // update: keep the key's expiry instead of clearing it
+  // update: change only the expiry of a live key (ttl_ms sets it, its
+  // absence clears it); the op is not applied. Errc::not_found if no live key.
+  std::optional<bool> touch;
   friend bool operator==(const RequestOptions&, const RequestOptions&) = default;
 };
 void encode_options(crdt::Packer& packer, const RequestOptions& options);

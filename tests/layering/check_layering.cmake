@@ -9,20 +9,23 @@ cmake_minimum_required(VERSION 3.25)
 #   storage -> base
 #   net     -> base crdt          (net/client/ may also use net/)
 #   core    -> base crdt ring storage net
+#   resp    -> base crdt net          (the Redis port speaks the native protocol)
 #   tools   -> everything; but the user tools (shoal, shoal-chaos, shoal-bench)
-#              only what the client library exposes: tools/shoald/ may use core.
+#              only what the client library exposes: tools/shoald/ may use
+#              core and resp.
 set(allowed_base "base")
 set(allowed_crdt "base;crdt")
 set(allowed_ring "base;crdt;ring")
 set(allowed_storage "base;storage")
 set(allowed_net "base;crdt;net")
 set(allowed_core "base;crdt;ring;storage;net;core")
+set(allowed_resp "base;crdt;net;resp")
 set(allowed_tools "base;crdt;net;tools")
-set(allowed_tools_shoald "base;crdt;ring;storage;net;core;tools")
-set(known base crdt ring storage net core)
+set(allowed_tools_shoald "base;crdt;ring;storage;net;core;resp;tools")
+set(known base crdt ring storage net core resp)
 
 set(violations 0)
-foreach(folder base crdt ring storage net core tools)
+foreach(folder base crdt ring storage net core resp tools)
   file(GLOB_RECURSE files "${ROOT}/${folder}/*.hpp" "${ROOT}/${folder}/*.cpp")
   foreach(file ${files})
     file(RELATIVE_PATH rel "${ROOT}" "${file}")

@@ -455,6 +455,8 @@ Outcome write_outcome(const Error& error) {
   switch (error.code) {
     case Errc::invalid_argument:
     case Errc::precondition_failed:
+    case Errc::wrong_type:
+    case Errc::condition_failed:
     case Errc::malformed:
     case Errc::too_large:
     case Errc::overloaded:

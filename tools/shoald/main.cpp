@@ -17,6 +17,7 @@
 #include "base/failpoint.hpp"
 #include "core/config.hpp"
 #include "core/node.hpp"
+#include "resp/server.hpp"
 
 namespace {
 
@@ -104,7 +105,36 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "shoald: cannot start: %s\n", node.error().message.c_str());
     return 1;
   }
+  std::unique_ptr<shoal::resp::RespServer> resp;
+  if (config.resp.listen) {
+    shoal::resp::RespConfig rc;
+    rc.listen_host = config.resp.listen->host;
+    rc.listen_port = config.resp.listen->port;
+    // The port speaks to this node's client socket, on loopback when the
+    // socket listens on every address.
+    std::string host = config.client_listen.host == "0.0.0.0" ? "127.0.0.1" : config.client_listen.host;
+    rc.node_endpoint = "tcp://" + host + ":" + std::to_string(config.client_listen.port);
+    rc.node_name = config.node.full;
+    rc.version = SHOAL_VERSION;
+    rc.bucket_type = config.resp.bucket_type;
+    rc.bucket = config.resp.bucket;
+    rc.parser.args_max = config.resp.args_max;
+    rc.parser.bulk_bytes_max = config.resp.bulk_bytes_max;
+    rc.connections_max = config.resp.connections_max;
+    rc.buffer_bytes_max = config.resp.buffer_bytes_max;
+    rc.pipeline_max = config.resp.pipeline_max;
+    rc.request_timeout_ms = config.request_timeout_ms + 5'000;
+    auto started = shoal::resp::RespServer::start(rc);
+    if (!started) {
+      spdlog::critical("cannot start: {}", started.error().message);
+      std::fprintf(stderr, "shoald: cannot start: %s\n", started.error().message.c_str());
+      node.value()->shutdown();
+      return 1;
+    }
+    resp = std::move(started).value();
+  }
   int code = wait_for_signal(*node.value());
+  if (resp) resp->stop();
   node.value()->shutdown();
   spdlog::info("stopped");
   return code;
