@@ -1161,6 +1161,31 @@ void cmd_command(const CallPtr& c) {
 
 }  // namespace
 
+CommandKeys command_keys(const Command& command) {
+  CommandKeys out;
+  const std::string name = lower(command[0]);
+  const CommandSpec* spec = find_command(name);
+  if (!spec) return out;
+  if (name == "scan" || name == "keys" || name == "dbsize" || name == "info" || name == "hello" ||
+      name == "shoal.consistency" || name == "select" || name == "client" || name == "quit") {
+    out.all = true;
+    return out;
+  }
+  if (spec->first_key <= 0) return out;
+  const auto argc = static_cast<int>(command.size());
+  const int last = spec->last_key < 0 ? argc + spec->last_key : spec->last_key;
+  for (int i = spec->first_key; i <= last && i < argc; i += spec->step)
+    out.keys.push_back(command[static_cast<std::size_t>(i)]);
+  return out;
+}
+
+bool conflicts(const CommandKeys& a, const CommandKeys& b) {
+  if (a.all || b.all) return true;
+  for (const auto& k : a.keys)
+    if (std::find(b.keys.begin(), b.keys.end(), k) != b.keys.end()) return true;
+  return false;
+}
+
 bool glob_match(std::string_view p, std::string_view s) {
   std::size_t pi = 0, si = 0;
   while (pi < p.size()) {

@@ -59,6 +59,18 @@ using Reply = std::function<void(std::string bytes)>;
 // shared so that a callback may still use it after its connection closed.
 void execute(Backend& backend, const std::shared_ptr<Session>& session, Command command, Reply reply);
 
+// The keys a command reads or writes. The server runs a connection's
+// commands on different keys at once and those that share a key in order,
+// so a pipelined GET sees the SET before it. `all`: the command must wait
+// for everything before it (SCAN, KEYS, DBSIZE, INFO, and the commands that
+// change the connection's settings).
+struct CommandKeys {
+  bool all = false;
+  std::vector<std::string> keys;
+};
+CommandKeys command_keys(const Command& command);
+bool conflicts(const CommandKeys& a, const CommandKeys& b);
+
 // Redis' glob matching (KEYS, SCAN MATCH): * ? [abc] [^a-z] and \ escapes.
 bool glob_match(std::string_view pattern, std::string_view text);
 

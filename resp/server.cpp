@@ -11,10 +11,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <list>
 #include <map>
 #include <thread>
 #include <unordered_map>
@@ -42,6 +45,12 @@ constexpr std::uint64_t kConnectionBase = 16;
 
 constexpr std::size_t kReadChunk = 64 * 1024;
 
+bool lower_equals(std::string_view a, std::string_view lower) {
+  return a.size() == lower.size() && std::equal(a.begin(), a.end(), lower.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == y;
+         });
+}
+
 codec::Limits reply_limits() {
   codec::Limits l;
   l.bytes_max = 1u << 30;
@@ -66,6 +75,20 @@ struct Connection {
   bool writing = false;  // EPOLLOUT armed
   bool closing = false;  // no more input: close once everything is sent
   bool busy = false;     // process_input is running commands (a command may finish inside it)
+  // Commands parsed but waiting for an earlier one on the same key, and
+  // those running (done: finished, dropped at the end of process_input).
+  struct Waiting {
+    std::uint64_t seq;
+    Command command;
+    CommandKeys keys;
+  };
+  struct Running {
+    std::uint64_t seq;
+    CommandKeys keys;
+    bool done = false;
+  };
+  std::list<Waiting> waiting;
+  std::list<Running> running;
   explicit Connection(const ParserLimits& limits) : parser(limits) {}
 };
 
@@ -332,7 +355,7 @@ struct RespServer::Impl : Backend {
       c.out.erase(0, c.out_sent);
       c.out_sent = 0;
     }
-    if (c.closing && c.slots.empty() && c.out.empty()) {
+    if (c.closing && c.slots.empty() && c.waiting.empty() && c.out.empty()) {
       close_connection(id);
       return false;
     }
@@ -352,10 +375,38 @@ struct RespServer::Impl : Backend {
     Connection& c = *it->second;
     if (seq < c.first_seq || seq - c.first_seq >= c.slots.size()) return;
     c.slots[seq - c.first_seq] = std::move(bytes);
-    if (c.busy) return;  // process_input flushes when its loop ends
-    flush_slots(c);
-    if (c.session->quit && c.slots.empty()) c.closing = true;
-    if (write_out(id, c)) process_input(id);  // a drained pipeline may let more commands in
+    for (auto& r : c.running)
+      if (r.seq == seq) r.done = true;
+    // process_input starts what this unblocked, flushes and writes (unless
+    // it is running already: then it does so when its loop ends).
+    process_input(id);
+  }
+
+  // Starts the waiting commands that share no key with an earlier command
+  // still running or waiting; true if it started any.
+  bool start_ready(std::uint64_t id, Connection& c) {
+    bool started = false;
+    std::vector<const CommandKeys*> blockers;
+    for (const auto& r : c.running)
+      if (!r.done) blockers.push_back(&r.keys);
+    for (auto it = c.waiting.begin(); it != c.waiting.end();) {
+      bool blocked = false;
+      for (const auto* b : blockers) blocked = blocked || conflicts(it->keys, *b);
+      if (blocked) {
+        blockers.push_back(&it->keys);
+        ++it;
+        continue;
+      }
+      const std::uint64_t seq = it->seq;
+      Command command = std::move(it->command);
+      auto& running = c.running.emplace_back(Connection::Running{seq, std::move(it->keys), false});
+      it = c.waiting.erase(it);
+      blockers.push_back(&running.keys);
+      started = true;
+      execute(*this, c.session, std::move(command),
+              [this, id, seq](std::string bytes) { complete(id, seq, std::move(bytes)); });
+    }
+    return started;
   }
 
   // Parses and runs the buffered commands, as many as the pipeline allows.
@@ -383,14 +434,19 @@ struct RespServer::Impl : Backend {
       ++commands_total_;
       const std::uint64_t seq = c.first_seq + c.slots.size();
       c.slots.emplace_back();
-      execute(*this, c.session, std::move(*parsed.value()),
-              [this, id, seq](std::string bytes) { complete(id, seq, std::move(bytes)); });
-      if (c.session->quit) c.closing = true;
+      CommandKeys keys = command_keys(*parsed.value());
+      c.waiting.push_back(Connection::Waiting{seq, std::move(*parsed.value()), std::move(keys)});
+      if (lower_equals(c.waiting.back().command[0], "quit")) c.closing = true;  // nothing after QUIT runs
     }
+    // A command may finish inside execute and unblock a later one.
+    while (start_ready(id, c)) {
+      c.running.remove_if([](const Connection::Running& r) { return r.done; });
+    }
+    c.running.remove_if([](const Connection::Running& r) { return r.done; });
     c.busy = false;
     c.in.erase(0, used);
     flush_slots(c);
-    if (c.closing && c.slots.empty() && c.out_sent == c.out.size()) {
+    if (c.closing && c.slots.empty() && c.waiting.empty() && c.out_sent == c.out.size()) {
       close_connection(id);
       return;
     }
@@ -398,34 +454,36 @@ struct RespServer::Impl : Backend {
   }
 
   void read_connection(std::uint64_t id) {
-    auto it = connections_.find(id);
-    if (it == connections_.end()) return;
-    Connection& c = *it->second;
     for (;;) {
-      if (c.in.size() >= config_.buffer_bytes_max) {
-        spdlog::warn("resp: closing client {}: {} bytes of unparsed input (limit {})", c.session->peer, c.in.size(),
-                     config_.buffer_bytes_max);
-        static constexpr char kOver[] = "-ERR Protocol error: the connection's input buffer is full\r\n";
-        (void)!::send(c.fd, kOver, sizeof kOver - 1, MSG_NOSIGNAL);
-        close_connection(id);
-        return;
-      }
+      auto it = connections_.find(id);
+      if (it == connections_.end()) return;
+      Connection& c = *it->second;
+      if (!c.reading) return;
       const std::size_t old = c.in.size();
       c.in.resize(old + kReadChunk);
       ssize_t n = ::recv(c.fd, c.in.data() + old, kReadChunk, 0);
       if (n <= 0) {
         c.in.resize(old);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
         // The client closed (or reset) its side: nothing more to do for it.
         close_connection(id);
         return;
       }
       c.in.resize(old + static_cast<std::size_t>(n));
-      if (static_cast<std::size_t>(n) < kReadChunk) break;
-      if (c.slots.size() >= config_.pipeline_max) break;
+      process_input(id);
+      it = connections_.find(id);
+      if (it == connections_.end()) return;
+      if (it->second->in.size() >= config_.buffer_bytes_max) {
+        spdlog::warn("resp: closing client {}: {} bytes of unparsed input (limit {})", it->second->session->peer,
+                     it->second->in.size(), config_.buffer_bytes_max);
+        static constexpr char kOver[] = "-ERR Protocol error: the connection's input buffer is full\r\n";
+        (void)!::send(it->second->fd, kOver, sizeof kOver - 1, MSG_NOSIGNAL);
+        close_connection(id);
+        return;
+      }
+      if (static_cast<std::size_t>(n) < kReadChunk) return;
     }
-    process_input(id);
   }
 
   void run() {
