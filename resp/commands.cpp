@@ -988,7 +988,7 @@ void cmd_info(const CallPtr& c) {
     return wanted.empty() || wanted.contains(section) || wanted.contains("all") || wanted.contains("everything") ||
            (wanted.contains("default") && section != "shoal");
   };
-  auto with_status = [c, want](const StatusItems* status, std::optional<std::size_t> keys) {
+  auto with_status = [c, want](const StatusItems* status, std::optional<std::size_t> keys, const std::string& props) {
     const RespConfig& config = c->backend.config();
     std::string out;
     auto section = [&](const std::string& name) {
@@ -1021,6 +1021,7 @@ void cmd_info(const CallPtr& c) {
     if (want("shoal")) {
       section("shoal");
       field("keyspace", config.bucket_type + "/" + config.bucket);
+      field("keyspace_props", props);
       field("connection_r", c->session->r ? c->session->r->to_string() : "default");
       field("connection_w", c->session->w ? c->session->w->to_string() : "default");
       if (status) {
@@ -1034,16 +1035,36 @@ void cmd_info(const CallPtr& c) {
     w.bulk(out);
     c->send(w);
   };
-  // The shoal section asks the node; keyspace lists the keys (as DBSIZE).
-  auto after_status = [c, want, with_status](const StatusItems* status) {
-    if (!want("keyspace")) return with_status(status, std::nullopt);
-    auto copy = status ? std::make_shared<StatusItems>(*status) : nullptr;
-    c->backend.list_keys([with_status, copy](Result<std::vector<std::string>> keys) {
-      with_status(copy.get(), keys ? std::optional<std::size_t>(keys.value().size()) : std::nullopt);
-    });
+  // The shoal section asks the node for its status and the keyspace's
+  // properties; the keyspace section lists the keys (as DBSIZE does).
+  struct Gathered {
+    std::optional<StatusItems> status;
+    std::optional<std::size_t> keys;
+    std::string props;
+    int left = 0;
   };
-  if (!want("shoal")) return after_status(nullptr);
-  c->backend.status([after_status](Result<StatusItems> status) { after_status(status ? &status.value() : nullptr); });
+  auto g = std::make_shared<Gathered>();
+  auto finish = [g, with_status] {
+    if (--g->left == 0) with_status(g->status ? &*g->status : nullptr, g->keys, g->props);
+  };
+  g->left = 1 + (want("shoal") ? 2 : 0) + (want("keyspace") ? 1 : 0);
+  if (want("shoal")) {
+    c->backend.status([g, finish](Result<StatusItems> r) {
+      if (r) g->status = std::move(r.value());
+      finish();
+    });
+    c->backend.keyspace_props([g, finish](Result<std::string> r) {
+      g->props = r ? r.value() : "unknown (" + r.error().message + ")";
+      finish();
+    });
+  }
+  if (want("keyspace")) {
+    c->backend.list_keys([g, finish](Result<std::vector<std::string>> keys) {
+      if (keys) g->keys = keys.value().size();
+      finish();
+    });
+  }
+  finish();
 }
 
 // ---- the command table --------------------------------------------------------------------

@@ -31,6 +31,8 @@ class Backend {
   virtual void key_request(net::KeyRequest request, std::function<void(Result<net::ObjectView>)> done) = 0;
   virtual void list_keys(std::function<void(Result<std::vector<std::string>>)> done) = 0;
   virtual void status(std::function<void(Result<StatusItems>)> done) = 0;
+  // The properties of the keyspace's bucket type ("n_val=3,r=quorum,...").
+  virtual void keyspace_props(std::function<void(Result<std::string>)> done) = 0;
   virtual const RespConfig& config() const = 0;
   // INFO's figures.
   virtual std::size_t connections() const = 0;

@@ -229,6 +229,26 @@ struct RespServer::Impl : Backend {
     send_request(id, net::encode_simple_request(MessageType::status, id), std::move(p));
   }
 
+  void keyspace_props(std::function<void(Result<std::string>)> done) override {
+    std::uint64_t id = next_request_++;
+    Pending p;
+    p.handle = [type = config_.bucket_type, done = std::move(done)](const net::Envelope* reply, const Error* failure) {
+      if (!reply) {
+        done(*failure);
+      } else if (reply->type == static_cast<std::uint8_t>(MessageType::error)) {
+        done(net::decode_error_body(reply->body));
+      } else if (auto view = net::decode_ring_view(reply->body); !view) {
+        done(view.error());
+      } else {
+        for (const auto& [name, props] : view.value().bucket_types)
+          if (name == type) return done(props), true;
+        done(make_error(Errc::not_found, "no bucket type '" + type + "'"));
+      }
+      return true;
+    };
+    send_request(id, net::encode_simple_request(MessageType::bucket_types, id), std::move(p));
+  }
+
   // ---- the node's replies ------------------------------------------------------------------
 
   void drain_node() {
