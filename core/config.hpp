@@ -75,6 +75,9 @@ struct RespSettings {
 struct NodeConfig {
   NodeName node;
   HostPort client_listen;
+  // A second, in-process endpoint of the client socket (for a front end in
+  // the same process, such as the Redis port); empty: none.
+  std::string client_inproc;
   RespSettings resp;
   std::string data_dir;
   std::vector<NodeName> cluster;  // initial members of a new cluster; empty: a cluster of one

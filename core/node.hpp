@@ -63,6 +63,9 @@ class Node {
   // removed): the process should stop, with status 0.
   bool exit_requested() const { return exit_requested_.load(); }
   const NodeConfig& config() const { return config_; }
+  // The node's ZeroMQ context: a front end in this process connects to
+  // config().client_inproc through it. Valid until shutdown().
+  zmq::context_t* zmq_context() { return zmq_.get(); }
 
  private:
   explicit Node(NodeConfig config);

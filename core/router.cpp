@@ -177,6 +177,7 @@ Result<void> Router::bind(Runtime& runtime, ActorRef self) {
   try {
     client_socket_ = make_socket(zmq::socket_type::router, config.limits.client_message_bytes_max);
     client_socket_->bind(config.client_listen.endpoint());
+    if (!config.client_inproc.empty()) client_socket_->bind(config.client_inproc);
   } catch (const zmq::error_t& e) {
     return make_error(Errc::busy, "cannot listen for clients on " + config.client_listen.to_string() + ": " + e.what());
   }

@@ -94,8 +94,8 @@ struct Connection {
 
 struct RespServer::Impl : Backend {
   RespConfig config_;
-  zmq::context_t context_{1};
-  zmq::socket_t node_{context_, zmq::socket_type::dealer};
+  std::unique_ptr<zmq::context_t> own_context_;  // when the node's is not shared
+  zmq::socket_t node_;
   int listen_fd_ = -1;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
@@ -570,6 +570,12 @@ Result<std::unique_ptr<RespServer>> RespServer::start(RespConfig config) {
   s.port_ = ntohs(addr.sin_port);
 
   try {
+    zmq::context_t* context = s.config_.context;
+    if (!context) {
+      s.own_context_ = std::make_unique<zmq::context_t>(1);
+      context = s.own_context_.get();
+    }
+    s.node_ = zmq::socket_t(*context, zmq::socket_type::dealer);
     s.node_.set(zmq::sockopt::linger, 0);
     s.node_.set(zmq::sockopt::sndhwm, 100'000);
     s.node_.set(zmq::sockopt::rcvhwm, 100'000);
@@ -607,6 +613,7 @@ void RespServer::stop() {
   std::uint64_t one = 1;
   (void)!::write(impl_->wake_fd_, &one, sizeof one);
   if (impl_->thread_.joinable()) impl_->thread_.join();
+  impl_->node_.close();  // before the node's context closes
 }
 
 std::uint16_t RespServer::port() const { return impl_->port_; }

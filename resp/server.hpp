@@ -22,6 +22,8 @@
 #include <memory>
 #include <string>
 
+#include <zmq.hpp>
+
 #include "base/result.hpp"
 #include "resp/parser.hpp"
 
@@ -30,8 +32,12 @@ namespace shoal::resp {
 struct RespConfig {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 0;  // 0: any free port (see RespServer::port)
-  // The node's client port, as a ZeroMQ endpoint ("tcp://127.0.0.1:8087").
+  // The node's client socket, as a ZeroMQ endpoint ("tcp://127.0.0.1:8087",
+  // or an inproc endpoint of `context`).
   std::string node_endpoint;
+  // The node's ZeroMQ context, for an inproc endpoint (it must outlive the
+  // server); nullptr: the server makes its own.
+  zmq::context_t* context = nullptr;
   std::string node_name;  // for INFO
   std::string version;    // Shoal's version, for INFO and HELLO
   // The keyspace: every RESP key is a key of this bucket, whose type must

@@ -99,6 +99,9 @@ int main(int argc, char** argv) {
   if (config.secret_is_default)
     spdlog::warn("using the default cluster secret: set --cluster-secret so strangers cannot join");
 
+  // The Redis port reaches the client socket in-process: no TCP hop and no
+  // I/O-thread hand-off per request.
+  if (config.resp.listen) config.client_inproc = "inproc://shoal-clients";
   auto node = shoal::core::Node::start(config);
   if (!node) {
     spdlog::critical("cannot start: {}", node.error().message);
@@ -110,10 +113,8 @@ int main(int argc, char** argv) {
     shoal::resp::RespConfig rc;
     rc.listen_host = config.resp.listen->host;
     rc.listen_port = config.resp.listen->port;
-    // The port speaks to this node's client socket, on loopback when the
-    // socket listens on every address.
-    std::string host = config.client_listen.host == "0.0.0.0" ? "127.0.0.1" : config.client_listen.host;
-    rc.node_endpoint = "tcp://" + host + ":" + std::to_string(config.client_listen.port);
+    rc.node_endpoint = config.client_inproc;
+    rc.context = node.value()->zmq_context();
     rc.node_name = config.node.full;
     rc.version = SHOAL_VERSION;
     rc.bucket_type = config.resp.bucket_type;
