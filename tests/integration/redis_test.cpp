@@ -334,3 +334,35 @@ TEST_CASE("redis: malformed, truncated and oversized input closes only that conn
   CHECK(good.load() == 300);
   CHECK(r.cli(0, {"GET", "k299"}) == "k299");
 }
+
+TEST_CASE("redis: a key given two types on two sides of a split converges to one by the documented rule", "[redis]") {
+  if (!have_redis_cli()) return;
+  RedisCluster r(3, {"--aae-interval-ms", "1000"});
+  auto piped = [&](std::size_t node, const std::string& commands) {
+    return test::run_process({kRedisCli, "-p", std::to_string(r.ports[node])}, commands).out;
+  };
+  // Side A (n1 alone) makes k a set; side B (n2 and n3, without n1) makes
+  // it a string. Neither saw the other: both are first writes (generation
+  // zero), so the datatype number decides: register (4) beats set (2).
+  r.cluster.kill9(1);
+  r.cluster.kill9(2);
+  CHECK(piped(0, "SHOAL.CONSISTENCY 1 1\nSADD k a b\n") == "OK\n2\n");
+  r.cluster.kill9(0);
+  r.cluster.start(1);
+  r.cluster.start(2);
+  r.cluster.wait_ready(1);
+  r.cluster.wait_ready(2);
+  r.cluster.wait_connected();
+  CHECK(piped(1, "SHOAL.CONSISTENCY 1 1\nSET k side-b\n") == "OK\nOK\n");
+  r.cluster.start(0);
+  r.cluster.wait_ready(0);
+  r.cluster.wait_connected();
+  for (std::size_t node = 0; node < 3; ++node) {
+    INFO("node " << node);
+    CHECK(test::eventually(
+        [&] { return piped(node, "SHOAL.CONSISTENCY all quorum\nTYPE k\nGET k\n") == "OK\nstring\nside-b\n"; },
+        30'000));
+  }
+  // The merged key is a string everywhere: a set command is refused.
+  CHECK(r.cli(0, {"SADD", "k", "c"}) == "WRONGTYPE Operation against a key holding the wrong kind of value");
+}
