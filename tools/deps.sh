@@ -7,7 +7,7 @@ shoal_packages=(
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev liblmdb-dev lmdb-utils libsodium-dev redis-server redis-tools
   libboost-dev libboost-program-options-dev
   catch2 libbenchmark-dev libxxhash-dev libspdlog-dev libfmt-dev libreadline-dev
-  python3-zmq python3-msgpack
+  python3-zmq python3-msgpack python3-redis
   clang-14 libclang-rt-14-dev
   iptables iproute2 faketime
 )

@@ -366,3 +366,17 @@ TEST_CASE("redis: a key given two types on two sides of a split converges to one
   // The merged key is a string everywhere: a set command is refused.
   CHECK(r.cli(0, {"SADD", "k", "c"}) == "WRONGTYPE Operation against a key holding the wrong kind of value");
 }
+
+TEST_CASE("redis: redis-py, an application's client, works against the port", "[redis]") {
+  const std::string script = std::string(SHOAL_SOURCE_DIR) + "/tests/integration/redis_py_client.py";
+  if (!std::filesystem::exists("/usr/bin/python3") ||
+      test::run_process({"/usr/bin/python3", "-c", "import redis"}).exit_code != 0) {
+    WARN("python3-redis is not installed (apt-get install python3-redis): skipped");
+    return;
+  }
+  RedisCluster r(3);
+  auto run = test::run_process({"/usr/bin/python3", script, std::to_string(r.ports[0])});
+  INFO(run.out << run.err);
+  CHECK(run.exit_code == 0);
+  CHECK(run.out == "OK\n");
+}
