@@ -30,7 +30,7 @@ void send_reaps(CoordinatorHost& host, std::uint64_t id, const KeyRequestPlan& p
 // ---- shared ----------------------------------------------------------------------
 
 std::string encode_view_reply(MessageType request, std::uint64_t request_id, const net::ObjectView& view) {
-  net::MessageWriter w(net::reply_type(request), request_id, net::kObjectViewFields);
+  net::MessageWriter w(net::reply_type(request), request_id, net::kObjectViewFields + (view.state ? 1 : 0));
   net::encode_object_view(w.packer(), view);
   return w.finish();
 }
@@ -152,7 +152,15 @@ void GetCoordinator::decide() {
       net::ObjectView view;
       view.datatype = plan_.props.datatype;
       if (outcome == QuorumOutcome::found) {
-        if (auto object = merged()) view = net::object_view(*object, host_.now());
+        if (auto object = merged()) {
+          view = net::object_view(*object, host_.now());
+          if (plan_.return_state && view.found && object->datatype() != crdt::Datatype::plain) {
+            msgpack::sbuffer buffer;
+            crdt::Packer packer(buffer);
+            object->crdt().encode(packer);
+            view.state = std::string(buffer.data(), buffer.size());
+          }
+        }
       } else if (auto object = merged()) {
         // Not found by quorum, but a tombstone's context is still useful.
         view.context = net::encode_context(object->context());

@@ -109,6 +109,7 @@ struct KeyRequestPlan {
   BucketProps props;
   ring::Preflist preflist;
   std::uint32_t timeout_ms = 10'000;
+  bool return_state = false;  // get: the reply carries the CRDT's state (request option `state`)
 };
 
 class GetCoordinator final : public Coordinator {

@@ -654,6 +654,7 @@ void Router::handle_client_message(Origin origin, std::string_view payload) {
   plan.key = key_request.key;
   plan.props = *props;
   plan.timeout_ms = key_request.options.timeout_ms.value_or(default_timeout);
+  plan.return_state = key_request.options.state.value_or(false);
   std::uint64_t hash = key_hash(plan.key.bucket_type, plan.key.bucket, plan.key.key);
   if (type == MessageType::replica_get) {
     plan.preflist = preference_list(ring_, hash, props->n_val);

@@ -52,7 +52,28 @@ Result<void> Hll::add(std::string_view element, const Actor& actor) {
   return ok();
 }
 
+Result<Hll> Hll::from_registers(unsigned precision, std::vector<std::uint8_t> registers) {
+  SHOAL_TRY(hll, with_precision(precision));
+  if (registers.size() != hll.registers_.size())
+    return make_error(Errc::invalid_argument, "hll: a sketch of precision " + std::to_string(precision) + " has " +
+                                                  std::to_string(hll.registers_.size()) + " registers");
+  const std::uint8_t max = rank_max(precision);
+  for (auto rank : registers)
+    if (rank > max) return make_error(Errc::invalid_argument, "hll: register rank out of range");
+  hll.registers_ = std::move(registers);
+  return hll;
+}
+
 Result<Hll> Hll::apply(const Op& op, const Actor& actor) {
+  if (!op.registers.empty()) {
+    SHOAL_TRYV(check_actor(actor));
+    SHOAL_TRY(sketch, from_registers(op.precision, op.registers));
+    sketch.epoch_ = epoch_;  // the union lands in the current epoch
+    merge(sketch);
+    adds_.increment(actor);
+    sketch.adds_.raise(actor, adds_.get(actor));
+    return sketch;
+  }
   SHOAL_TRYV(add(op.element, actor));
   Hll delta(precision_);
   delta.epoch_ = epoch_;
@@ -127,7 +148,8 @@ void Hll::encode(Packer& packer) const {
   packer.pack_uint8(static_cast<std::uint8_t>(precision_));
   packer.pack_uint64(epoch_);
   adds_.encode_body(packer);
-  std::size_t nonzero = registers_.size() - static_cast<std::size_t>(std::count(registers_.begin(), registers_.end(), 0));
+  std::size_t nonzero =
+      registers_.size() - static_cast<std::size_t>(std::count(registers_.begin(), registers_.end(), 0));
   if (encodes_sparse(nonzero, registers_.size())) {
     packer.pack_array(static_cast<std::uint32_t>(2 * nonzero));
     for (std::size_t i = 0; i < registers_.size(); ++i) {

@@ -34,9 +34,14 @@ inline constexpr std::size_t kHllElementBytesMax = 1 << 20;
 
 class Hll {
  public:
+  // Adds one element, or (with `registers`) merges a whole sketch of the
+  // given precision: PFMERGE's union of other keys' sketches.
   struct Op {
     std::string element;
-    static Op add(std::string element) { return Op{std::move(element)}; }
+    std::vector<std::uint8_t> registers;  // empty: an add of `element`
+    unsigned precision = 0;
+    static Op add(std::string element) { return Op{std::move(element), {}, 0}; }
+    static Op merge_sketch(const Hll& sketch) { return Op{{}, sketch.registers(), sketch.precision()}; }
   };
   using Value = std::uint64_t;  // the estimated number of distinct elements
   static constexpr TypeTag kTypeTag = TypeTag::hll;
@@ -45,7 +50,13 @@ class Hll {
   // Errc::invalid_argument unless kHllPrecisionMin <= precision <= kHllPrecisionMax.
   static Result<Hll> with_precision(unsigned precision);
 
-  // Adds op.element; the delta holds that one register (as a full sketch).
+  // A sketch of `precision` with these registers (no adds recorded);
+  // invalid_argument for a precision out of range, a register count other
+  // than 2^precision, or a rank out of range.
+  static Result<Hll> from_registers(unsigned precision, std::vector<std::uint8_t> registers);
+
+  // Adds op.element (the delta holds that one register, as a full sketch),
+  // or merges op's sketch (the delta is that sketch).
   Result<Hll> apply(const Op& op, const Actor& actor);
   // The same without building a delta, for bulk loads.
   Result<void> add(std::string_view element, const Actor& actor);

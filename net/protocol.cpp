@@ -304,7 +304,7 @@ void encode_options(crdt::Packer& packer, const RequestOptions& options) {
   count += options.timeout_ms.has_value() + options.return_body.has_value() + options.notfound_ok.has_value() +
            options.basic_quorum.has_value() + options.ttl_ms.has_value() + options.page_keys.has_value() +
            options.type_change.has_value() + options.condition.has_value() + options.keep_ttl.has_value() +
-           options.touch.has_value();
+           options.touch.has_value() + options.state.has_value();
   packer.pack_map(count);
   const std::pair<const char*, const std::optional<Quorum>*> quorums[] = {
       {"r", &options.r}, {"w", &options.w}, {"pr", &options.pr}, {"pw", &options.pw}, {"dw", &options.dw}};
@@ -352,6 +352,10 @@ void encode_options(crdt::Packer& packer, const RequestOptions& options) {
   if (options.touch) {
     pack_key_string(packer, "touch");
     packer.pack(*options.touch);
+  }
+  if (options.state) {
+    pack_key_string(packer, "state");
+    packer.pack(*options.state);
   }
 }
 
@@ -407,6 +411,9 @@ Result<RequestOptions> decode_options(const msgpack::object& o) {
     } else if (name == "touch") {
       SHOAL_TRY(v, codec::expect_bool(kv.val, "touch"));
       options.touch = v;
+    } else if (name == "state") {
+      SHOAL_TRY(v, codec::expect_bool(kv.val, "state"));
+      options.state = v;
     } else {
       return make_error(Errc::invalid_argument, "unknown request option '" + std::string(name) + "'");
     }
@@ -465,7 +472,7 @@ bool is_crdt_tag(std::uint64_t tag) {
 Result<crdt::AnyOp> decode_op_at(const msgpack::object& o, const std::optional<crdt::VClock>& context,
                                  std::size_t depth) {
   if (depth > crdt::kMapDepthMax) return malformed("operation", "maps nested too deeply");
-  SHOAL_TRY(items, codec::expect_array(o, 2, 3, "operation"));
+  SHOAL_TRY(items, codec::expect_array(o, 2, 4, "operation"));
   SHOAL_TRY(tag, codec::expect_uint(items[0], "operation type", 255));
   switch (static_cast<crdt::TypeTag>(tag)) {
     case crdt::TypeTag::pn_counter: {
@@ -498,7 +505,21 @@ Result<crdt::AnyOp> decode_op_at(const msgpack::object& o, const std::optional<c
       return crdt::AnyOp{kind == 0 ? crdt::EnableWinsFlag::Op::enable : crdt::EnableWinsFlag::Op::disable};
     }
     case crdt::TypeTag::hll: {
-      if (items.size() != 2) return malformed("hll operation", "expected [16, elements]");
+      if (items.size() == 4) {
+        // [16, [], precision, registers]: merge a whole sketch.
+        SHOAL_TRY(none, codec::expect_array(items[1], 0, 0, "hll sketch merge elements"));
+        (void)none;
+        SHOAL_TRY(precision, codec::expect_uint(items[2], "hll sketch precision", crdt::kHllPrecisionMax));
+        SHOAL_TRY(bytes, expect_blob_view(items[3], "hll sketch registers", std::size_t{1} << crdt::kHllPrecisionMax));
+        crdt::Hll::Op op;
+        op.precision = static_cast<unsigned>(precision);
+        op.registers.assign(bytes.begin(), bytes.end());
+        if (op.registers.empty()) return make_error(Errc::invalid_argument, "hll sketch merge without registers");
+        if (auto checked = crdt::Hll::from_registers(op.precision, op.registers); !checked) return checked.error();
+        return crdt::AnyOp{std::move(op)};
+      }
+      if (items.size() != 2)
+        return malformed("hll operation", "expected [16, elements] or [16, [], precision, registers]");
       SHOAL_TRY(elements,
                 read_string_list(items[1], "hll element", crdt::kSetOpElementsMax, crdt::kHllElementBytesMax));
       if (elements.size() != 1) {
@@ -577,10 +598,19 @@ void encode_op(crdt::Packer& packer, const crdt::AnyOp& op) {
           }
         } else {
           static_assert(std::is_same_v<O, crdt::Hll::Op>);
-          packer.pack_array(2);
-          packer.pack_uint8(static_cast<std::uint8_t>(crdt::TypeTag::hll));
-          packer.pack_array(1);
-          codec::pack_bytes(packer, typed.element);
+          if (!typed.registers.empty()) {
+            packer.pack_array(4);
+            packer.pack_uint8(static_cast<std::uint8_t>(crdt::TypeTag::hll));
+            packer.pack_array(0);
+            packer.pack_uint32(typed.precision);
+            codec::pack_bytes(packer, std::string_view(reinterpret_cast<const char*>(typed.registers.data()),
+                                                       typed.registers.size()));
+          } else {
+            packer.pack_array(2);
+            packer.pack_uint8(static_cast<std::uint8_t>(crdt::TypeTag::hll));
+            packer.pack_array(1);
+            codec::pack_bytes(packer, typed.element);
+          }
         }
       },
       op);
@@ -753,10 +783,13 @@ void encode_object_view(crdt::Packer& packer, const ObjectView& view) {
   } else {
     packer.pack_nil();
   }
+  // Only a get reply carries a state; its writer counts the extra field.
+  if (view.state) codec::pack_bytes(packer, *view.state);
 }
 
 Result<ObjectView> decode_object_view(std::span<const msgpack::object> fields) {
-  if (fields.size() != kObjectViewFields) return malformed("object", "expected 6 fields");
+  if (fields.size() != kObjectViewFields && fields.size() != kObjectViewFields + 1)
+    return malformed("object", "expected 6 fields (7 with a state)");
   ObjectView view;
   SHOAL_TRY(found, codec::expect_bool(fields[0], "object found"));
   SHOAL_TRY(datatype, codec::expect_uint(fields[1], "object datatype", crdt::kDatatypeMax));
@@ -792,6 +825,10 @@ Result<ObjectView> decode_object_view(std::span<const msgpack::object> fields) {
   if (fields[5].type != msgpack::type::NIL) {
     SHOAL_TRY(expires, codec::expect_int(fields[5], "expires at"));
     view.expires_at_us = expires;
+  }
+  if (fields.size() > kObjectViewFields) {
+    SHOAL_TRY(state, expect_blob(fields[6], "state", 1u << 30));
+    view.state = std::move(state);
   }
   return view;
 }

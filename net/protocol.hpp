@@ -211,6 +211,7 @@ struct RequestOptions {
   // update: change only the expiry of a live key (ttl_ms sets it, its
   // absence clears it); the op is not applied. Errc::not_found if no live key.
   std::optional<bool> touch;
+  std::optional<bool> state;  // get: also answer the CRDT's state (ObjectView::state)
   friend bool operator==(const RequestOptions&, const RequestOptions&) = default;
 };
 void encode_options(crdt::Packer& packer, const RequestOptions& options);
@@ -231,7 +232,7 @@ Result<crdt::ObjectKey> decode_key(std::span<const msgpack::object> fields, cons
 //   mvreg     [13, value]
 //   flag      [14, 0=enable|1=disable]
 //   map       [15, [field_op...]]  field_op = [0=update, name, type_tag, op] | [1=remove, name, type_tag]
-//   hll       [16, [element...]]
+//   hll       [16, [element]]  or  [16, [], precision, registers: bin] (merge a sketch)
 // `context` (the request's) is attached to set removes and map field removes.
 void encode_op(crdt::Packer& packer, const crdt::AnyOp& op);
 Result<crdt::AnyOp> decode_op(const msgpack::object& o, const std::optional<crdt::VClock>& context);
@@ -261,9 +262,12 @@ struct ObjectView {
   std::optional<crdt::AnyValue> value;  // CRDT objects
   std::string context;                  // opaque; send it back with a write to replace what was read
   std::optional<std::int64_t> expires_at_us;
+  // With the get option `state`, a CRDT's state in its crdt/ encoding (the
+  // Redis port merges HyperLogLog sketches of several keys with it).
+  std::optional<std::string> state;
   friend bool operator==(const ObjectView&, const ObjectView&) = default;
 };
-// body: [found, datatype, [sibling...], value|nil, context, expires_at_us|nil]
+// body: [found, datatype, [sibling...], value|nil, context, expires_at_us|nil(, state)]
 // sibling: [value, content_type, [k, v, ...], last_modified_us, deleted]
 inline constexpr std::size_t kObjectViewFields = 6;
 void encode_object_view(crdt::Packer& packer, const ObjectView& view);

@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "base/codec.hpp"
 #include "crdt/any_crdt.hpp"
 #include "resp/reply.hpp"
 
@@ -883,14 +884,67 @@ void cmd_pfadd(const CallPtr& c) {
   });
 }
 
+// Reads the sketches of args[from..] (with their state); `then` gets the
+// union of those that exist (nullopt: none), or the reply is WRONGTYPE.
+void read_sketches(const CallPtr& c, std::size_t from, std::function<void(std::optional<crdt::Hll>)> then) {
+  std::vector<net::KeyRequest> reads;
+  for (std::size_t i = from; i < c->args.size(); ++i) {
+    auto request = c->get_request(c->args[i]);
+    request.options.state = true;
+    reads.push_back(std::move(request));
+  }
+  read_all(c, std::move(reads), [c, then = std::move(then)](std::vector<Result<ObjectView>>& results) {
+    std::optional<crdt::Hll> sum;
+    for (auto& r : results) {
+      if (!r) return c->fail(r.error());
+      Kind k = kind_of(r.value());
+      if (k == Kind::none) continue;
+      if (k != Kind::hll) return c->error(kWrongType);
+      if (!r.value().state) return c->error("ERR the node answered without the sketch");
+      auto handle = codec::unpack(*r.value().state);
+      if (!handle) return c->fail(handle.error());
+      auto decoded = crdt::AnyCrdt::decode(handle.value().get());
+      if (!decoded) return c->fail(decoded.error());
+      const auto* hll = decoded.value().get_if<crdt::Hll>();
+      if (!hll) return c->error(kWrongType);
+      if (sum) {
+        sum->merge(*hll);
+      } else {
+        sum = *hll;
+      }
+    }
+    then(std::move(sum));
+  });
+}
+
+// PFCOUNT of one key reads its estimate; of several, the estimate of the
+// union of their sketches (read with their state and merged here).
 void cmd_pfcount(const CallPtr& c) {
-  if (c->args.size() > 2)
-    return c->error("ERR PFCOUNT of several keys is not supported: Shoal merges sketches only within a key");
-  read_key(c, c->args[1], [c](const ObjectView& v) {
-    Kind k = kind_of(v);
-    if (k == Kind::none) return c->integer(0);
-    if (k != Kind::hll) return c->error(kWrongType);
-    c->integer(static_cast<std::int64_t>(hll_count(v).value_or(0)));
+  if (c->args.size() == 2) {
+    return read_key(c, c->args[1], [c](const ObjectView& v) {
+      Kind k = kind_of(v);
+      if (k == Kind::none) return c->integer(0);
+      if (k != Kind::hll) return c->error(kWrongType);
+      c->integer(static_cast<std::int64_t>(hll_count(v).value_or(0)));
+    });
+  }
+  read_sketches(c, 1,
+                [c](std::optional<crdt::Hll> sum) { c->integer(sum ? static_cast<std::int64_t>(sum->value()) : 0); });
+}
+
+// PFMERGE dest src...: the union of the sources' sketches is merged into
+// dest by one op (a sketch merge), so concurrent PFADDs to dest survive.
+void cmd_pfmerge(const CallPtr& c) {
+  read_key(c, c->args[1], [c](const ObjectView& dest) {
+    Kind k = kind_of(dest);
+    if (k != Kind::none && k != Kind::hll) return c->error(kWrongType);
+    read_sketches(c, 2, [c](std::optional<crdt::Hll> sum) {
+      // Nothing to merge: Redis would create an empty sketch; Shoal stores none.
+      if (!sum) return c->ok();
+      auto request = c->update_request(c->args[1], crdt::AnyOp{crdt::Hll::Op::merge_sketch(*sum)});
+      request.options.keep_ttl = true;
+      write_key(c, std::move(request), [c](const ObjectView&) { c->ok(); });
+    });
   });
 }
 
@@ -1134,6 +1188,7 @@ const CommandSpec kCommands[] = {
     {"hincrby", 4, "write", 1, 1, 1, cmd_hincrby},
     {"pfadd", -2, "write", 1, 1, 1, cmd_pfadd},
     {"pfcount", -2, "readonly", 1, -1, 1, cmd_pfcount},
+    {"pfmerge", -2, "write", 1, -1, 1, cmd_pfmerge},
 };
 #undef SHOAL_RESP_LAMBDA
 

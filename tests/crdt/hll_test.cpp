@@ -68,8 +68,9 @@ TEST_CASE("hll estimates within 2% at precision 14", "[hll]") {
     added = target;
     INFO("distinct " << target << " estimate " << hll.value());
     CHECK(relative_error(hll.value(), target) < 0.02);
-    if (std::getenv("SHOAL_HLL_PRINT") != nullptr) std::printf("p14: %llu distinct -> %llu\n",
-        static_cast<unsigned long long>(target), static_cast<unsigned long long>(hll.value()));
+    if (std::getenv("SHOAL_HLL_PRINT") != nullptr)
+      std::printf("p14: %llu distinct -> %llu\n", static_cast<unsigned long long>(target),
+                  static_cast<unsigned long long>(hll.value()));
   }
   // Adding the same elements again changes nothing.
   Hll again = hll;
@@ -157,4 +158,30 @@ TEST_CASE("hll decoder rejects non-canonical register encodings", "[hll]") {
 
 TEST_CASE("hll satisfies the CRDT properties on random histories", "[hll][property]") {
   testing::run_properties<Hll>(2000, "hll", kHllRegressionSeeds);
+}
+
+TEST_CASE("hll sketch merge op: the union of another sketch, as a delta replicas merge", "[hll]") {
+  Hll a, b, both;
+  for (int i = 0; i < 3000; ++i) {
+    REQUIRE(a.add("a" + std::to_string(i), "x").has_value());
+    REQUIRE(b.add("b" + std::to_string(i), "y").has_value());
+    REQUIRE(both.add("a" + std::to_string(i), "z").has_value());
+    REQUIRE(both.add("b" + std::to_string(i), "z").has_value());
+  }
+  Hll replica = a;
+  auto delta = a.apply(Hll::Op::merge_sketch(b), "x");
+  REQUIRE(delta.has_value());
+  CHECK(a.registers() == both.registers());
+  CHECK(a.value() == both.value());
+  replica.merge(delta.value());  // another replica that merges only the delta ends up equal
+  CHECK(replica.registers() == a.registers());
+  CHECK(replica.context() == a.context());
+  // Bad sketches are refused and change nothing.
+  Hll::Op bad = Hll::Op::merge_sketch(b);
+  bad.registers.pop_back();
+  CHECK(a.apply(bad, "x").error().code == Errc::invalid_argument);
+  bad = Hll::Op::merge_sketch(b);
+  bad.registers[0] = 200;
+  CHECK(a.apply(bad, "x").error().code == Errc::invalid_argument);
+  CHECK(a.registers() == both.registers());
 }

@@ -202,6 +202,14 @@ TEST_CASE("redis: redis-cli drives every mapped command through a 3-node cluster
   CHECK(cli({"PFADD", "hll", "a"}) == "0");
   CHECK(cli({"PFCOUNT", "hll"}) == "3");
   CHECK(cli({"PFCOUNT", "missing"}) == "0");
+  CHECK(cli({"PFADD", "hll2", "c", "d", "e"}) == "1");
+  CHECK(cli({"PFCOUNT", "hll", "hll2", "missing"}) == "5");  // the union's estimate
+  CHECK(cli({"PFMERGE", "hll3", "hll", "hll2"}) == "OK");
+  CHECK(cli({"PFCOUNT", "hll3"}) == "5");
+  CHECK(cli({"PFADD", "hll3", "f"}) == "1");
+  CHECK(cli({"PFCOUNT", "hll3"}) == "6");
+  CHECK(cli({"PFMERGE", "hll3", "h"}) == "WRONGTYPE Operation against a key holding the wrong kind of value");
+  CHECK(cli({"PFCOUNT", "hll", "set"}) == "WRONGTYPE Operation against a key holding the wrong kind of value");
 
   // Keys.
   CHECK(cli({"EXISTS", "s", "h", "missing"}) == "2");

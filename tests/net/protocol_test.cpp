@@ -282,3 +282,56 @@ TEST_CASE("the envelope refuses other versions, non-arrays and deep nesting") {
   small.bytes_max = 16;
   CHECK(decode_envelope(std::string(17, '\x01'), small).error().code == Errc::too_large);
 }
+
+TEST_CASE("the hll sketch-merge op and the new update options round-trip; a bad sketch is refused") {
+  crdt::Hll sketch;
+  for (int i = 0; i < 100; ++i) REQUIRE(sketch.add("e" + std::to_string(i), "a").has_value());
+  KeyRequest update;
+  update.type = MessageType::update;
+  update.key = {"redis", "redis", "k"};
+  update.op = crdt::AnyOp{crdt::Hll::Op::merge_sketch(sketch)};
+  update.options.type_change = RequestOptions::TypeChange::convert;
+  update.options.condition = RequestOptions::Condition::absent;
+  update.options.keep_ttl = true;
+  update.options.touch = false;
+  update.options.state = true;
+  auto env = envelope_of(encode_request(7, update));
+  auto decoded = decode_key_request(MessageType::update, env.body, crdt::kDefaultObjectLimits);
+  REQUIRE(decoded);
+  CHECK(decoded.value().options == update.options);
+  const auto* op = std::get_if<crdt::Hll::Op>(&*decoded.value().op);
+  REQUIRE(op);
+  CHECK(op->registers == sketch.registers());
+  CHECK(op->precision == sketch.precision());
+
+  auto decode = [](auto build) {
+    msgpack::sbuffer buffer;
+    crdt::Packer packer(buffer);
+    build(packer);
+    auto handle = codec::unpack(std::string_view(buffer.data(), buffer.size()));
+    REQUIRE(handle);
+    return decode_op(handle.value().get(), std::nullopt);
+  };
+  auto short_sketch = decode([](crdt::Packer& p) {
+    p.pack_array(4);
+    p.pack(16);
+    p.pack_array(0);
+    p.pack(14);
+    codec::pack_bytes(p, std::string(100, '\1'));
+  });
+  REQUIRE_FALSE(short_sketch);
+  CHECK(short_sketch.error().code == Errc::invalid_argument);
+  auto bad_choice = decode_options([] {
+    static msgpack::sbuffer buffer;
+    buffer.clear();
+    crdt::Packer p(buffer);
+    p.pack_map(1);
+    codec::pack_bytes(p, "type_change");
+    codec::pack_bytes(p, "sometimes");
+    static msgpack::object_handle handle;
+    handle = msgpack::unpack(buffer.data(), buffer.size());
+    return handle.get();
+  }());
+  REQUIRE_FALSE(bad_choice);
+  CHECK(bad_choice.error().message == "type_change 'sometimes' must be one of refuse, replace, convert");
+}
