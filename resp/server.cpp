@@ -70,6 +70,7 @@ struct Connection {
   // Replies in command order: slot i holds command (first_seq + i)'s reply
   // once it is ready.
   std::deque<std::optional<std::string>> slots;
+  std::size_t slot_bytes = 0;  // ready replies held in slots, not yet in `out`
   std::uint64_t first_seq = 0;
   bool reading = true;   // EPOLLIN armed
   bool writing = false;  // EPOLLOUT armed
@@ -289,8 +290,10 @@ struct RespServer::Impl : Backend {
   // ---- connections -------------------------------------------------------------------------
 
   void update_events(std::uint64_t id, Connection& c) {
-    const bool want_read =
-        !c.closing && c.slots.size() < config_.pipeline_max && c.in.size() < config_.buffer_bytes_max;
+    // Backpressure: a client that does not read its replies stops being read
+    // once half the buffer bound is waiting for it.
+    const bool want_read = !c.closing && c.slots.size() < config_.pipeline_max &&
+                           c.in.size() < config_.buffer_bytes_max && unsent(c) < config_.buffer_bytes_max / 2;
     const bool want_write = c.out_sent < c.out.size();
     if (want_read == c.reading && want_write == c.writing) return;
     c.reading = want_read;
@@ -348,8 +351,13 @@ struct RespServer::Impl : Backend {
   }
 
   // Appends the ready replies at the front of the queue to the output.
+  // Replies held for a connection: written to `out` but not sent, and ready
+  // in slots behind one that is not.
+  static std::size_t unsent(const Connection& c) { return c.out.size() - c.out_sent + c.slot_bytes; }
+
   void flush_slots(Connection& c) {
     while (!c.slots.empty() && c.slots.front().has_value()) {
+      c.slot_bytes -= c.slots.front()->size();
       c.out.append(*c.slots.front());
       c.slots.pop_front();
       ++c.first_seq;
@@ -379,9 +387,9 @@ struct RespServer::Impl : Backend {
       close_connection(id);
       return false;
     }
-    if (c.out.size() - c.out_sent > config_.buffer_bytes_max) {
-      spdlog::warn("resp: closing client {}: {} bytes of replies unread (limit {})", c.session->peer,
-                   c.out.size() - c.out_sent, config_.buffer_bytes_max);
+    if (unsent(c) > config_.buffer_bytes_max) {
+      spdlog::warn("resp: closing client {}: {} bytes of replies unread (limit {})", c.session->peer, unsent(c),
+                   config_.buffer_bytes_max);
       close_connection(id);
       return false;
     }
@@ -394,6 +402,7 @@ struct RespServer::Impl : Backend {
     if (it == connections_.end()) return;  // the client went away
     Connection& c = *it->second;
     if (seq < c.first_seq || seq - c.first_seq >= c.slots.size()) return;
+    c.slot_bytes += bytes.size();
     c.slots[seq - c.first_seq] = std::move(bytes);
     for (auto& r : c.running)
       if (r.seq == seq) r.done = true;
@@ -443,7 +452,9 @@ struct RespServer::Impl : Backend {
       used += consumed;
       if (!parsed) {
         // As Redis: the error, then the connection closes.
-        c.slots.emplace_back(ReplyWriter(c.session->protocol).error("ERR " + parsed.error().message).take());
+        std::string error = ReplyWriter(c.session->protocol).error("ERR " + parsed.error().message).take();
+        c.slot_bytes += error.size();
+        c.slots.emplace_back(std::move(error));
         c.closing = true;
         break;
       }

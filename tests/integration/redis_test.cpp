@@ -388,3 +388,58 @@ TEST_CASE("redis: redis-py, an application's client, works against the port", "[
   CHECK(run.exit_code == 0);
   CHECK(run.out == "OK\n");
 }
+
+TEST_CASE("redis: a client that never reads its replies is cut off at the buffer bound; the others are served",
+          "[redis]") {
+  if (!have_redis_cli()) return;
+  RedisCluster r(
+      1, {"--resp-bulk-bytes-max", "100000", "--resp-buffer-bytes-max", "1048576", "--resp-pipeline-max", "5000"});
+  const int port = r.ports[0];
+  CHECK(r.cli(0, {"SET", "big", std::string(90'000, 'x')}) == "OK");
+  auto rss_kb = [&] {
+    std::ifstream status("/proc/" + std::to_string(r.cluster.node(0).pid) + "/status");
+    long kb = 0;
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("VmRSS:", 0) == 0) kb = std::stol(line.substr(6));
+    return kb;
+  };
+  const long before_kb = rss_kb();
+  // 2 000 pipelined GETs of 90 KB ask for 180 MB of replies; the client
+  // reads none of them.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  int small = 64 * 1024;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  std::string requests;
+  for (int i = 0; i < 2000; ++i) requests += "GET big\r\n";
+  timeval tv{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  std::size_t sent = 0;
+  while (sent < requests.size()) {
+    ssize_t n = ::send(fd, requests.data() + sent, requests.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;  // the port stopped reading: the send buffer filled
+    sent += static_cast<std::size_t>(n);
+  }
+  // Others are served meanwhile, and the node's memory stays bounded.
+  CHECK(r.cli(0, {"PING"}) == "PONG");
+  CHECK(r.cli(0, {"STRLEN", "big"}) == "90000");
+  // Without backpressure the port would hold 180 MB of replies for it.
+  const long after_kb = rss_kb();
+  INFO("node RSS " << before_kb << " -> " << after_kb << " KiB; request bytes sent " << sent);
+  CHECK(after_kb - before_kb < 64 * 1024);
+  // The port closed that connection: reading drains what it sent, then EOF.
+  timeval rtv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rtv, sizeof rtv);
+  std::size_t received = 0;
+  char buf[65536];
+  ssize_t n = 0;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) received += static_cast<std::size_t>(n);
+  INFO("received " << received << " bytes before the end");
+  CHECK(n == 0);  // what arrived first is whatever the kernels' socket buffers held
+  ::close(fd);
+  CHECK(r.cli(0, {"PING"}) == "PONG");
+}
