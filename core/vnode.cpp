@@ -735,7 +735,8 @@ Result<Vnode::ClientWrite> Vnode::apply_client_write(const net::KeyRequest& requ
     // A counter op converting a register (type_change=convert) starts from
     // the integer the register held.
     std::optional<std::int64_t> counter_start;
-    if (live && current->datatype() == crdt::Datatype::register_ && chosen == crdt::Datatype::counter) {
+    if (live && current->datatype() == crdt::Datatype::register_ && chosen == crdt::Datatype::counter &&
+        options.type_change == net::RequestOptions::TypeChange::convert) {
       SHOAL_TRY(start, register_integer(*current));
       counter_start = start;
     }
@@ -771,7 +772,9 @@ Result<Vnode::ClientWrite> Vnode::apply_client_write(const net::KeyRequest& requ
       stamp_registers(op, now);
       SHOAL_TRY(delta, object.crdt().apply(op, actor));
       object.record_write(now, expires);
-      if (held_live_state && !retyped) {
+      // (Under `any`, replicas get the whole object: a delta would carry no
+      // generation, and a replica on a later one would drop it.)
+      if (held_live_state && !retyped && !props->any_datatype) {
         // The other replicas merge only what this op changed. A replica that
         // missed earlier writes stays behind until read repair brings the
         // whole state, exactly as it would with full-state replication.

@@ -234,6 +234,8 @@ void write_key(const CallPtr& call, net::KeyRequest request, std::function<void(
 crdt::AnyOp register_op(std::string value) { return crdt::AnyOp{crdt::LwwRegister::Op{std::move(value), {}}}; }
 crdt::AnyOp counter_op(std::int64_t delta) { return crdt::AnyOp{crdt::PnCounter::Op::increment(delta)}; }
 
+std::vector<std::string> distinct_args(const Command& args, std::size_t from);
+
 // ---- connection and server commands -------------------------------------------------------
 
 void cmd_ping(const CallPtr& c) {
@@ -392,14 +394,16 @@ void cmd_exists(const CallPtr& c) {
 // DEL: each key is read (for its causal context) and deleted with it, so a
 // write concurrent with the delete survives (docs/redis.md).
 void cmd_del(const CallPtr& c) {
+  // A key named twice is deleted (and counted) once, as in Redis.
+  auto names = std::make_shared<std::vector<std::string>>(distinct_args(c->args, 1));
   std::vector<net::KeyRequest> reads;
-  for (std::size_t i = 1; i < c->args.size(); ++i) reads.push_back(c->get_request(c->args[i]));
-  read_all(c, std::move(reads), [c](std::vector<Result<ObjectView>>& results) {
+  for (const auto& name : *names) reads.push_back(c->get_request(name));
+  read_all(c, std::move(reads), [c, names](std::vector<Result<ObjectView>>& results) {
     std::vector<net::KeyRequest> deletes;
     for (std::size_t i = 0; i < results.size(); ++i) {
       if (!results[i]) return c->fail(results[i].error());
       if (kind_of(results[i].value()) != Kind::none)
-        deletes.push_back(c->delete_request(c->args[i + 1], results[i].value().context));
+        deletes.push_back(c->delete_request((*names)[i], results[i].value().context));
     }
     const auto n = static_cast<std::int64_t>(deletes.size());
     read_all(c, std::move(deletes), [c, n](std::vector<Result<ObjectView>>& done) {
@@ -1262,62 +1266,69 @@ bool conflicts(const CommandKeys& a, const CommandKeys& b) {
   return false;
 }
 
+namespace {
+
+// Matches one pattern element (not '*') at p[pi] against `ch`; sets `next`
+// to the index after the element.
+bool match_one(std::string_view p, std::size_t pi, char ch, std::size_t& next) {
+  if (p[pi] == '?') {
+    next = pi + 1;
+    return true;
+  }
+  if (p[pi] == '\\' && pi + 1 < p.size()) {
+    next = pi + 2;
+    return p[pi + 1] == ch;
+  }
+  if (p[pi] != '[') {
+    next = pi + 1;
+    return p[pi] == ch;
+  }
+  std::size_t i = pi + 1;
+  const bool negate = i < p.size() && p[i] == '^';
+  if (negate) ++i;
+  bool match = false;
+  while (i < p.size() && p[i] != ']') {
+    if (p[i] == '\\' && i + 1 < p.size()) {
+      match |= p[i + 1] == ch;
+      i += 2;
+    } else if (i + 2 < p.size() && p[i + 1] == '-' && p[i + 2] != ']') {
+      const char lo = std::min(p[i], p[i + 2]), hi = std::max(p[i], p[i + 2]);
+      match |= ch >= lo && ch <= hi;
+      i += 3;
+    } else {
+      match |= p[i] == ch;
+      ++i;
+    }
+  }
+  next = i < p.size() ? i + 1 : i;  // an unterminated class ends the pattern, as in Redis
+  return negate ? !match : match;
+}
+
+}  // namespace
+
+// Iterative, with backtracking to the last '*' only: O(pattern x text) at
+// worst, so no pattern can stall the port (a recursive matcher is
+// exponential in the number of stars).
 bool glob_match(std::string_view p, std::string_view s) {
   std::size_t pi = 0, si = 0;
-  while (pi < p.size()) {
-    switch (p[pi]) {
-      case '*': {
-        while (pi + 1 < p.size() && p[pi + 1] == '*') ++pi;
-        if (pi + 1 == p.size()) return true;
-        for (std::size_t k = si; k <= s.size(); ++k)
-          if (glob_match(p.substr(pi + 1), s.substr(k))) return true;
-        return false;
-      }
-      case '?':
-        if (si == s.size()) return false;
-        ++si;
-        break;
-      case '[': {
-        if (si == s.size()) return false;
-        ++pi;
-        bool negate = pi < p.size() && p[pi] == '^';
-        if (negate) ++pi;
-        bool match = false;
-        for (;;) {
-          if (pi >= p.size()) {
-            --pi;  // an unterminated class ends the pattern, as in Redis
-            break;
-          }
-          if (p[pi] == '\\' && pi + 1 < p.size()) {
-            ++pi;
-            match |= p[pi] == s[si];
-          } else if (p[pi] == ']') {
-            break;
-          } else if (pi + 2 < p.size() && p[pi + 1] == '-') {
-            char lo = std::min(p[pi], p[pi + 2]), hi = std::max(p[pi], p[pi + 2]);
-            match |= s[si] >= lo && s[si] <= hi;
-            pi += 2;
-          } else {
-            match |= p[pi] == s[si];
-          }
-          ++pi;
-        }
-        if (negate) match = !match;
-        if (!match) return false;
-        ++si;
-        break;
-      }
-      case '\\':
-        if (pi + 1 < p.size()) ++pi;
-        [[fallthrough]];
-      default:
-        if (si == s.size() || p[pi] != s[si]) return false;
-        ++si;
-        break;
+  std::size_t star = std::string_view::npos, star_si = 0;
+  while (si < s.size()) {
+    std::size_t next = 0;
+    if (pi < p.size() && p[pi] == '*') {
+      star = pi++;
+      star_si = si;
+    } else if (pi < p.size() && match_one(p, pi, s[si], next)) {
+      pi = next;
+      ++si;
+    } else if (star != std::string_view::npos) {
+      pi = star + 1;
+      si = ++star_si;
+    } else {
+      return false;
     }
-    ++pi;
   }
-  return si == s.size();
+  while (pi < p.size() && p[pi] == '*') ++pi;
+  return pi == p.size();
 }
 
 void execute(Backend& backend, const std::shared_ptr<Session>& session, Command command, Reply reply) {

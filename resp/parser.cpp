@@ -160,6 +160,7 @@ Result<std::optional<Command>> RequestParser::parse(std::string_view input, std:
       if (*count <= 0) continue;  // an empty command: skipped, as Redis does
       args_expected_ = *count;
       args_.clear();
+      args_bytes_ = 0;
       args_.reserve(static_cast<std::size_t>(std::min<std::int64_t>(*count, 1024)));
     }
     while (static_cast<std::int64_t>(args_.size()) < args_expected_) {
@@ -183,6 +184,9 @@ Result<std::optional<Command>> RequestParser::parse(std::string_view input, std:
           return make_error(Errc::too_large, "Protocol error: invalid bulk length (" + std::to_string(*len) +
                                                  " bytes, over the limit of " + std::to_string(limits_.bulk_bytes_max) +
                                                  ")");
+        if (args_bytes_ + static_cast<std::uint64_t>(*len) > limits_.command_bytes_max)
+          return make_error(Errc::too_large, "Protocol error: the command's arguments exceed " +
+                                                 std::to_string(limits_.command_bytes_max) + " bytes");
         bulk_len_ = *len;
         consumed += end + 2;
         rest = input.substr(consumed);
@@ -191,6 +195,7 @@ Result<std::optional<Command>> RequestParser::parse(std::string_view input, std:
       if (rest.size() < len + 2) return std::optional<Command>{};
       if (rest[len] != '\r' || rest[len + 1] != '\n') return protocol_error("expected CRLF after a bulk string");
       args_.emplace_back(rest.substr(0, len));
+      args_bytes_ += len;
       consumed += len + 2;
       bulk_len_ = -1;
     }

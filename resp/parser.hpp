@@ -24,9 +24,10 @@
 namespace shoal::resp {
 
 struct ParserLimits {
-  std::size_t args_max = 1024 * 1024;             // arguments in one command
-  std::size_t bulk_bytes_max = 16 * 1024 * 1024;  // one argument
-  std::size_t inline_bytes_max = 64 * 1024;       // one inline command line
+  std::size_t args_max = 1024 * 1024;                   // arguments in one command
+  std::size_t bulk_bytes_max = 16 * 1024 * 1024;        // one argument
+  std::size_t inline_bytes_max = 64 * 1024;             // one inline command line
+  std::size_t command_bytes_max = 64ull * 1024 * 1024;  // all arguments of one command
 };
 
 using Command = std::vector<std::string>;
@@ -55,6 +56,7 @@ class RequestParser {
   std::int64_t args_expected_ = -1;
   Command args_;
   std::int64_t bulk_len_ = -1;
+  std::size_t args_bytes_ = 0;  // of args_
 };
 
 // Splits an inline command line as Redis' sdssplitargs does: blanks separate

@@ -82,12 +82,17 @@ struct Connection {
     std::uint64_t seq;
     Command command;
     CommandKeys keys;
+    std::size_t bytes;  // of its arguments
   };
   struct Running {
     std::uint64_t seq;
     CommandKeys keys;
+    std::size_t bytes;
     bool done = false;
   };
+  // Argument bytes of the commands parsed and not yet answered: they count
+  // against the buffer bound like unparsed input.
+  std::size_t command_bytes = 0;
   std::list<Waiting> waiting;
   std::list<Running> running;
   explicit Connection(const ParserLimits& limits) : parser(limits) {}
@@ -293,7 +298,8 @@ struct RespServer::Impl : Backend {
     // Backpressure: a client that does not read its replies stops being read
     // once half the buffer bound is waiting for it.
     const bool want_read = !c.closing && c.slots.size() < config_.pipeline_max &&
-                           c.in.size() < config_.buffer_bytes_max && unsent(c) < config_.buffer_bytes_max / 2;
+                           c.in.size() < config_.buffer_bytes_max && unsent(c) < config_.buffer_bytes_max / 2 &&
+                           c.command_bytes < config_.buffer_bytes_max / 2;
     const bool want_write = c.out_sent < c.out.size();
     if (want_read == c.reading && want_write == c.writing) return;
     c.reading = want_read;
@@ -366,6 +372,7 @@ struct RespServer::Impl : Backend {
 
   // Writes what it can; false when the connection is gone.
   bool write_out(std::uint64_t id, Connection& c) {
+    const std::size_t sent_before = c.out_sent;
     while (c.out_sent < c.out.size()) {
       ssize_t n = ::send(c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_NOSIGNAL);
       if (n < 0) {
@@ -376,6 +383,7 @@ struct RespServer::Impl : Backend {
       }
       c.out_sent += static_cast<std::size_t>(n);
     }
+    const bool progressed = c.out_sent != sent_before;
     if (c.out_sent == c.out.size()) {
       c.out.clear();
       c.out_sent = 0;
@@ -387,7 +395,9 @@ struct RespServer::Impl : Backend {
       close_connection(id);
       return false;
     }
-    if (unsent(c) > config_.buffer_bytes_max) {
+    // Over the bound and not reading: cut off. (A client that reads may
+    // take one reply larger than the bound, such as KEYS over a big keyspace.)
+    if (unsent(c) > config_.buffer_bytes_max && !progressed) {
       spdlog::warn("resp: closing client {}: {} bytes of replies unread (limit {})", c.session->peer, unsent(c),
                    config_.buffer_bytes_max);
       close_connection(id);
@@ -404,8 +414,12 @@ struct RespServer::Impl : Backend {
     if (seq < c.first_seq || seq - c.first_seq >= c.slots.size()) return;
     c.slot_bytes += bytes.size();
     c.slots[seq - c.first_seq] = std::move(bytes);
-    for (auto& r : c.running)
-      if (r.seq == seq) r.done = true;
+    for (auto& r : c.running) {
+      if (r.seq == seq && !r.done) {
+        r.done = true;
+        c.command_bytes -= r.bytes;
+      }
+    }
     // process_input starts what this unblocked, flushes and writes (unless
     // it is running already: then it does so when its loop ends).
     process_input(id);
@@ -428,7 +442,7 @@ struct RespServer::Impl : Backend {
       }
       const std::uint64_t seq = it->seq;
       Command command = std::move(it->command);
-      auto& running = c.running.emplace_back(Connection::Running{seq, std::move(it->keys), false});
+      auto& running = c.running.emplace_back(Connection::Running{seq, std::move(it->keys), it->bytes, false});
       it = c.waiting.erase(it);
       blockers.push_back(&running.keys);
       started = true;
@@ -446,7 +460,8 @@ struct RespServer::Impl : Backend {
     if (c.busy) return;
     c.busy = true;
     std::size_t used = 0;
-    while (!c.closing && c.slots.size() < config_.pipeline_max && used < c.in.size()) {
+    while (!c.closing && c.slots.size() < config_.pipeline_max && used < c.in.size() &&
+           c.command_bytes < config_.buffer_bytes_max / 2) {
       std::size_t consumed = 0;
       auto parsed = c.parser.parse(std::string_view(c.in).substr(used), consumed);
       used += consumed;
@@ -466,7 +481,10 @@ struct RespServer::Impl : Backend {
       const std::uint64_t seq = c.first_seq + c.slots.size();
       c.slots.emplace_back();
       CommandKeys keys = command_keys(*parsed.value());
-      c.waiting.push_back(Connection::Waiting{seq, std::move(*parsed.value()), std::move(keys)});
+      std::size_t bytes = 0;
+      for (const auto& arg : *parsed.value()) bytes += arg.size() + 16;
+      c.command_bytes += bytes;
+      c.waiting.push_back(Connection::Waiting{seq, std::move(*parsed.value()), std::move(keys), bytes});
       if (lower_equals(c.waiting.back().command[0], "quit")) c.closing = true;  // nothing after QUIT runs
     }
     // A command may finish inside execute and unblock a later one.
@@ -539,7 +557,8 @@ struct RespServer::Impl : Backend {
           drain_node();
         } else {
           if (what & (EPOLLERR | EPOLLHUP)) {
-            read_connection(tag);  // reads what is left, then sees the close
+            // The peer is gone (or reset): its replies have nowhere to go.
+            close_connection(tag);
             continue;
           }
           if (what & EPOLLOUT) {
@@ -559,6 +578,9 @@ struct RespServer::Impl : Backend {
 Result<std::unique_ptr<RespServer>> RespServer::start(RespConfig config) {
   auto impl = std::make_unique<Impl>();
   impl->config_ = std::move(config);
+  // One command's arguments must fit in the connection's buffer bound.
+  impl->config_.parser.command_bytes_max =
+      std::min(impl->config_.parser.command_bytes_max, impl->config_.buffer_bytes_max);
   impl->started_unix_s_ =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   Impl& s = *impl;

@@ -215,6 +215,8 @@ TEST_CASE("redis: redis-cli drives every mapped command through a 3-node cluster
   CHECK(cli({"EXISTS", "s", "h", "missing"}) == "2");
   CHECK(cli({"DEL", "s", "h", "missing"}) == "2");
   CHECK(cli({"EXISTS", "s", "h"}) == "0");
+  CHECK(cli({"SET", "dup", "1"}) == "OK");
+  CHECK(cli({"DEL", "dup", "dup"}) == "1");  // a key named twice is deleted once
   CHECK(cli({"TYPE", "h"}) == "none");
   auto keys = cli({"KEYS", "m*"});
   CHECK(keys == "m1\nm2");

@@ -2,6 +2,7 @@
 // byte, and every bound and malformation turned into Redis' own error.
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <random>
 
 #include "resp/commands.hpp"
@@ -165,4 +166,26 @@ TEST_CASE("resp replies in RESP2 and RESP3", "[resp]") {
   three.null().map(1).bulk("a").integer(1).set(0).null_array();
   CHECK(two.take() == "$-1\r\n*2\r\n$1\r\na\r\n:1\r\n*0\r\n*-1\r\n");
   CHECK(three.take() == "_\r\n%1\r\n$1\r\na\r\n:1\r\n~0\r\n_\r\n");
+}
+
+TEST_CASE("resp glob matching takes polynomial time whatever the pattern", "[resp]") {
+  const std::string text(300, 'a');
+  auto started = std::chrono::steady_clock::now();
+  CHECK_FALSE(resp::glob_match("*a*a*a*a*a*a*a*a*a*a*b", text));
+  CHECK(resp::glob_match("*a*a*a*a*a*a*a*a*a*a*", text));
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(1));
+}
+
+TEST_CASE("resp parser: one command's arguments are bounded in total", "[resp]") {
+  ParserLimits limits;
+  limits.bulk_bytes_max = 100;
+  limits.command_bytes_max = 250;
+  std::string three = "*3\r\n$100\r\n" + std::string(100, 'a') + "\r\n$100\r\n" + std::string(100, 'b') +
+                      "\r\n$100\r\n" + std::string(100, 'c') + "\r\n";
+  auto r = feed_all(three, limits);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == Errc::too_large);
+  CHECK(r.error().message == "Protocol error: the command's arguments exceed 250 bytes");
+  limits.command_bytes_max = 300;
+  CHECK(feed_all(three, limits));
 }
