@@ -372,7 +372,6 @@ struct RespServer::Impl : Backend {
 
   // Writes what it can; false when the connection is gone.
   bool write_out(std::uint64_t id, Connection& c) {
-    const std::size_t sent_before = c.out_sent;
     while (c.out_sent < c.out.size()) {
       ssize_t n = ::send(c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_NOSIGNAL);
       if (n < 0) {
@@ -383,7 +382,6 @@ struct RespServer::Impl : Backend {
       }
       c.out_sent += static_cast<std::size_t>(n);
     }
-    const bool progressed = c.out_sent != sent_before;
     if (c.out_sent == c.out.size()) {
       c.out.clear();
       c.out_sent = 0;
@@ -395,9 +393,10 @@ struct RespServer::Impl : Backend {
       close_connection(id);
       return false;
     }
-    // Over the bound and not reading: cut off. (A client that reads may
-    // take one reply larger than the bound, such as KEYS over a big keyspace.)
-    if (unsent(c) > config_.buffer_bytes_max && !progressed) {
+    // Over the bound: a client that does not read its replies is cut off
+    // (so is one reply larger than the bound: raise --resp-buffer-bytes-max
+    // for KEYS over a very large keyspace).
+    if (unsent(c) > config_.buffer_bytes_max) {
       spdlog::warn("resp: closing client {}: {} bytes of replies unread (limit {})", c.session->peer, unsent(c),
                    config_.buffer_bytes_max);
       close_connection(id);

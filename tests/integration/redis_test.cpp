@@ -429,6 +429,9 @@ TEST_CASE("redis: a client that never reads its replies is cut off at the buffer
   // Others are served meanwhile, and the node's memory stays bounded.
   CHECK(r.cli(0, {"PING"}) == "PONG");
   CHECK(r.cli(0, {"STRLEN", "big"}) == "90000");
+  // The GETs run one after the other (one key); give them time to answer
+  // more than the kernels' socket buffers and the port's bound can hold.
+  std::this_thread::sleep_for(std::chrono::seconds(6));
   // Without backpressure the port would hold 180 MB of replies for it.
   const long after_kb = rss_kb();
   INFO("node RSS " << before_kb << " -> " << after_kb << " KiB; request bytes sent " << sent);
