@@ -194,6 +194,13 @@ std::string encode_error(std::uint64_t request_id, const Error& error) {
   return writer.finish();
 }
 
+codec::Limits reply_decode_limits() {
+  codec::Limits l;
+  l.bytes_max = 1u << 30;
+  l.bin_max = 1u << 30;
+  return l;
+}
+
 Error decode_error_body(std::span<const msgpack::object> body) {
   if (body.size() != 2) return malformed("error reply", "expected [code, message]");
   auto code = codec::expect_uint(body[0], "error code", 1000);

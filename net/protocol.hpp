@@ -157,6 +157,10 @@ Result<std::string_view> expect_blob_view(const msgpack::object& o, std::string_
 // ---- errors ---------------------------------------------------------------
 
 std::string encode_error(std::uint64_t request_id, const Error& error);
+
+// Decoding bounds for the replies a client reads from a node it trusts
+// (up to 1 GiB: a reply may carry a whole large object or listing page).
+codec::Limits reply_decode_limits();
 // The Error carried by an `error` reply's body (a malformed body is itself
 // reported as an Errc::malformed error).
 Error decode_error_body(std::span<const msgpack::object> body);

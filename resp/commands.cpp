@@ -33,14 +33,6 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-std::optional<std::int64_t> parse_int(std::string_view text) {
-  if (text.empty() || text.size() > 20 || text[0] == '+') return std::nullopt;
-  std::int64_t n = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
-  return n;
-}
-
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -256,7 +248,7 @@ void cmd_echo(const CallPtr& c) {
 }
 
 void cmd_select(const CallPtr& c) {
-  auto n = parse_int(c->args[1]);
+  auto n = parse_integer(c->args[1]);
   if (!n) return c->error(kNotInteger);
   if (*n != 0) return c->error("ERR DB index is out of range (Shoal has one keyspace per port: database 0)");
   c->ok();
@@ -284,7 +276,7 @@ void cmd_hello(const CallPtr& c) {
   int protocol = c->session->protocol;
   std::size_t i = 1;
   if (c->args.size() > 1) {
-    auto v = parse_int(c->args[1]);
+    auto v = parse_integer(c->args[1]);
     if (!v) return c->error("ERR Protocol version is not an integer or out of range");
     if (*v != 2 && *v != 3) return c->error("NOPROTO unsupported protocol version");
     protocol = static_cast<int>(*v);
@@ -417,7 +409,7 @@ void cmd_del(const CallPtr& c) {
 // EXPIRE/PEXPIRE key n: a touch write that sets the expiry; 0 when the key
 // does not exist. A deadline in the past deletes the key, as in Redis.
 void expire(const CallPtr& c, std::int64_t scale_ms) {
-  auto amount = parse_int(c->args[2]);
+  auto amount = parse_integer(c->args[2]);
   if (!amount) return c->error(kNotInteger);
   for (std::size_t i = 3; i < c->args.size(); ++i) {
     std::string o = lower(c->args[i]);
@@ -482,7 +474,7 @@ std::optional<std::string> parse_set_options(const Command& args, std::size_t fr
     } else if ((a == "ex" || a == "px" || a == "exat" || a == "pxat") && !expiry && !o.keep_ttl &&
                i + 1 < args.size()) {
       expiry = true;
-      auto n = parse_int(args[++i]);
+      auto n = parse_integer(args[++i]);
       if (!n) return std::string(kNotInteger);
       std::int64_t ms = *n;
       if (a == "ex" || a == "exat") {
@@ -632,7 +624,7 @@ void incr(const CallPtr& c, std::int64_t delta) {
 }
 
 void incr_by(const CallPtr& c, int sign) {
-  auto n = parse_int(c->args[2]);
+  auto n = parse_integer(c->args[2]);
   if (!n || (sign < 0 && *n == std::numeric_limits<std::int64_t>::min())) return c->error(kNotInteger);
   incr(c, sign * *n);
 }
@@ -822,7 +814,7 @@ void cmd_hdel(const CallPtr& c) {
 // HINCRBY: the field becomes (or stays) a counter; a register holding an
 // integer is folded into it in the same op.
 void cmd_hincrby(const CallPtr& c) {
-  auto delta = parse_int(c->args[3]);
+  auto delta = parse_integer(c->args[3]);
   if (!delta) return c->error(kNotInteger);
   read_hash(c, [c, delta = *delta](const ObjectView& v, const std::map<std::string, HashField>& fields) {
     const std::string& name = c->args[2];
@@ -830,7 +822,7 @@ void cmd_hincrby(const CallPtr& c) {
     std::int64_t start = 0;
     auto it = fields.find(name);
     if (it != fields.end() && it->second.text) {
-      auto n = parse_int(*it->second.text);
+      auto n = parse_integer(*it->second.text);
       if (!n) return c->error("ERR hash value is not an integer");
       start = *n - it->second.number.value_or(0);
       op.fields.push_back(crdt::MapFieldOp::remove(name, crdt::TypeTag::lww_register));
@@ -981,7 +973,7 @@ void cmd_keys(const CallPtr& c) {
 // cursor that does not belong to the snapshot starts a new one and skips as
 // many keys (docs/redis.md: the cost, and what SCAN guarantees).
 void cmd_scan(const CallPtr& c) {
-  auto cursor = parse_int(c->args[1]);
+  auto cursor = parse_integer(c->args[1]);
   if (!cursor || *cursor < 0) return c->error("ERR invalid cursor");
   std::string match = "*";
   std::int64_t count = 10;
@@ -992,7 +984,7 @@ void cmd_scan(const CallPtr& c) {
     if (o == "match") {
       match = c->args[++i];
     } else if (o == "count") {
-      auto n = parse_int(c->args[++i]);
+      auto n = parse_integer(c->args[++i]);
       if (!n) return c->error(kNotInteger);
       if (*n < 1) return c->syntax_error();
       count = *n;

@@ -12,15 +12,6 @@ constexpr std::size_t kCountLineBytesMax = 32;
 
 Error protocol_error(std::string what) { return make_error(Errc::malformed, "Protocol error: " + std::move(what)); }
 
-// Redis' string2ll: an optional '-', digits, nothing else; no overflow.
-std::optional<std::int64_t> parse_count(std::string_view text) {
-  if (text.empty() || text.size() > 20 || text[0] == '+') return std::nullopt;
-  std::int64_t n = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
-  return n;
-}
-
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -31,6 +22,14 @@ int hex_digit(char c) {
 bool is_blank(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\v' || c == '\f'; }
 
 }  // namespace
+
+std::optional<std::int64_t> parse_integer(std::string_view text) {
+  if (text.empty() || text.size() > 20 || text[0] == '+') return std::nullopt;
+  std::int64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return n;
+}
 
 std::optional<Command> split_inline(std::string_view line) {
   Command args;
@@ -153,7 +152,7 @@ Result<std::optional<Command>> RequestParser::parse(std::string_view input, std:
         if (rest.size() > kCountLineBytesMax) return protocol_error("too big mbulk count string");
         return std::optional<Command>{};
       }
-      auto count = parse_count(rest.substr(1, end - 1));
+      auto count = parse_integer(rest.substr(1, end - 1));
       if (!count || *count > static_cast<std::int64_t>(limits_.args_max))
         return protocol_error("invalid multibulk length");
       consumed += end + 2;
@@ -178,7 +177,7 @@ Result<std::optional<Command>> RequestParser::parse(std::string_view input, std:
           if (rest.size() > kCountLineBytesMax) return protocol_error("too big bulk count string");
           return std::optional<Command>{};
         }
-        auto len = parse_count(rest.substr(1, end - 1));
+        auto len = parse_integer(rest.substr(1, end - 1));
         if (!len || *len < 0) return protocol_error("invalid bulk length");
         if (static_cast<std::uint64_t>(*len) > limits_.bulk_bytes_max)
           return make_error(Errc::too_large, "Protocol error: invalid bulk length (" + std::to_string(*len) +

@@ -59,6 +59,10 @@ class RequestParser {
   std::size_t args_bytes_ = 0;  // of args_
 };
 
+// Redis' string2ll: an optional '-', then digits, nothing else, no overflow
+// (so "+1", " 1" and "1.0" are not integers). Used for counts and arguments.
+std::optional<std::int64_t> parse_integer(std::string_view text);
+
 // Splits an inline command line as Redis' sdssplitargs does: blanks separate
 // arguments; "double quotes" take \n \r \t \b \a \\ \" and \xHH escapes;
 // 'single quotes' take \' only. nullopt for unbalanced quotes (or a closing

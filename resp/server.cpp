@@ -51,13 +51,6 @@ bool lower_equals(std::string_view a, std::string_view lower) {
          });
 }
 
-codec::Limits reply_limits() {
-  codec::Limits l;
-  l.bytes_max = 1u << 30;
-  l.bin_max = 1u << 30;
-  return l;
-}
-
 }  // namespace
 
 struct Connection {
@@ -267,7 +260,7 @@ struct RespServer::Impl : Backend {
         return;
       }
       std::uint64_t id = 0;
-      auto envelope = net::decode_envelope(frame.to_string_view(), reply_limits(), &id);
+      auto envelope = net::decode_envelope(frame.to_string_view(), net::reply_decode_limits(), &id);
       auto it = pending_.find(id);
       if (it == pending_.end()) continue;  // a late answer to a request that timed out
       bool finished = true;

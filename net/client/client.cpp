@@ -61,13 +61,6 @@ struct NodeConn {
   std::uint32_t timeouts_in_a_row = 0;  // reset by any reply
 };
 
-codec::Limits reply_limits() {
-  codec::Limits l;
-  l.bytes_max = 1u << 30;
-  l.bin_max = 1u << 30;
-  return l;
-}
-
 }  // namespace
 
 struct Client::Impl {
@@ -263,7 +256,7 @@ struct Client::Impl {
       } catch (const zmq::error_t&) {
         return;
       }
-      auto decoded = net::decode_envelope(frame.to_string_view(), reply_limits());
+      auto decoded = net::decode_envelope(frame.to_string_view(), net::reply_decode_limits());
       if (!decoded) continue;
       net::Envelope envelope = std::move(decoded).value();
       auto it = pending.find(envelope.request_id);

@@ -20,6 +20,24 @@ Envelope envelope_of(const std::string& bytes) {
   return std::move(e).value();
 }
 
+// Unpacks what `build` packs.
+template <typename Build>
+msgpack::object_handle packed(Build build) {
+  msgpack::sbuffer buffer;
+  crdt::Packer packer(buffer);
+  build(packer);
+  auto handle = codec::unpack(std::string_view(buffer.data(), buffer.size()));
+  REQUIRE(handle);
+  return std::move(handle).value();
+}
+
+// Decodes the op `build` packs.
+template <typename Build>
+Result<crdt::AnyOp> decode_built_op(Build build) {
+  auto handle = packed(build);
+  return decode_op(handle.get(), std::nullopt);
+}
+
 crdt::AnyOp nested_map_op() {
   crdt::MapOp inner;
   inner.fields.push_back(crdt::MapFieldOp::update("tags", crdt::Orswot::Op::add_all({"a", "b"})));
@@ -172,28 +190,20 @@ TEST_CASE("every CRDT value round-trips in its client form") {
 }
 
 TEST_CASE("bad ops are refused with a reason") {
-  auto decode = [](auto build) {
-    msgpack::sbuffer buffer;
-    crdt::Packer packer(buffer);
-    build(packer);
-    auto handle = codec::unpack(std::string_view(buffer.data(), buffer.size()));
-    REQUIRE(handle);
-    return decode_op(handle.value().get(), std::nullopt);
-  };
-  auto unknown = decode([](crdt::Packer& p) {
+  auto unknown = decode_built_op([](crdt::Packer& p) {
     p.pack_array(2);
     p.pack(99);
     p.pack(1);
   });
   CHECK(unknown.error().code == Errc::malformed);
-  auto empty_set = decode([](crdt::Packer& p) {
+  auto empty_set = decode_built_op([](crdt::Packer& p) {
     p.pack_array(3);
     p.pack(11);
     p.pack(0);
     p.pack_array(0);
   });
   CHECK(empty_set.error().message == "set operation names no element");
-  auto mismatch = decode([](crdt::Packer& p) {
+  auto mismatch = decode_built_op([](crdt::Packer& p) {
     p.pack_array(2);
     p.pack(15);
     p.pack_array(1);
@@ -207,7 +217,7 @@ TEST_CASE("bad ops are refused with a reason") {
   });
   CHECK(mismatch.error().code == Errc::invalid_argument);
   // Maps nested deeper than the CRDT library allows.
-  auto deep = decode([](crdt::Packer& p) {
+  auto deep = decode_built_op([](crdt::Packer& p) {
     for (int i = 0; i < 10; ++i) {
       p.pack_array(2);
       p.pack(15);
@@ -304,15 +314,7 @@ TEST_CASE("the hll sketch-merge op and the new update options round-trip; a bad 
   CHECK(op->registers == sketch.registers());
   CHECK(op->precision == sketch.precision());
 
-  auto decode = [](auto build) {
-    msgpack::sbuffer buffer;
-    crdt::Packer packer(buffer);
-    build(packer);
-    auto handle = codec::unpack(std::string_view(buffer.data(), buffer.size()));
-    REQUIRE(handle);
-    return decode_op(handle.value().get(), std::nullopt);
-  };
-  auto short_sketch = decode([](crdt::Packer& p) {
+  auto short_sketch = decode_built_op([](crdt::Packer& p) {
     p.pack_array(4);
     p.pack(16);
     p.pack_array(0);
@@ -321,17 +323,12 @@ TEST_CASE("the hll sketch-merge op and the new update options round-trip; a bad 
   });
   REQUIRE_FALSE(short_sketch);
   CHECK(short_sketch.error().code == Errc::invalid_argument);
-  auto bad_choice = decode_options([] {
-    static msgpack::sbuffer buffer;
-    buffer.clear();
-    crdt::Packer p(buffer);
+  auto options = packed([](crdt::Packer& p) {
     p.pack_map(1);
     codec::pack_bytes(p, "type_change");
     codec::pack_bytes(p, "sometimes");
-    static msgpack::object_handle handle;
-    handle = msgpack::unpack(buffer.data(), buffer.size());
-    return handle.get();
-  }());
+  });
+  auto bad_choice = decode_options(options.get());
   REQUIRE_FALSE(bad_choice);
   CHECK(bad_choice.error().message == "type_change 'sometimes' must be one of refuse, replace, convert");
 }
