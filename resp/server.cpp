@@ -19,6 +19,7 @@
 #include <deque>
 #include <list>
 #include <map>
+#include <memory>
 #include <thread>
 #include <unordered_map>
 #include <zmq.hpp>
@@ -119,6 +120,7 @@ struct RespServer::Impl : Backend {
   std::map<std::uint64_t, Pending> pending_;
   std::uint64_t next_request_ = 1;
   std::int64_t next_sweep_ms_ = 0;
+  std::unique_ptr<char[]> read_buffer_ = std::make_unique<char[]>(kReadChunk);
 
   ~Impl() override {
     if (listen_fd_ >= 0) ::close(listen_fd_);
@@ -500,18 +502,17 @@ struct RespServer::Impl : Backend {
       if (it == connections_.end()) return;
       Connection& c = *it->second;
       if (!c.reading) return;
-      const std::size_t old = c.in.size();
-      c.in.resize(old + kReadChunk);
-      ssize_t n = ::recv(c.fd, c.in.data() + old, kReadChunk, 0);
+      // Into a scratch buffer, then appended: growing `in` by a whole chunk
+      // first would zero 64 KiB for every few-byte command.
+      ssize_t n = ::recv(c.fd, read_buffer_.get(), kReadChunk, 0);
       if (n <= 0) {
-        c.in.resize(old);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
         // The client closed (or reset) its side: nothing more to do for it.
         close_connection(id);
         return;
       }
-      c.in.resize(old + static_cast<std::size_t>(n));
+      c.in.append(read_buffer_.get(), static_cast<std::size_t>(n));
       process_input(id);
       it = connections_.find(id);
       if (it == connections_.end()) return;

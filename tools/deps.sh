@@ -5,7 +5,7 @@
 shoal_packages=(
   build-essential cmake ninja-build pkg-config
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev liblmdb-dev lmdb-utils libsodium-dev redis-server redis-tools
-  libboost-dev libboost-program-options-dev
+  libboost-dev libboost-program-options-dev libgoogle-perftools-dev
   catch2 libbenchmark-dev libxxhash-dev libspdlog-dev libfmt-dev libreadline-dev
   python3-zmq python3-msgpack python3-redis
   clang-14 libclang-rt-14-dev
