@@ -30,7 +30,7 @@ void send_reaps(CoordinatorHost& host, std::uint64_t id, const KeyRequestPlan& p
 // ---- shared ----------------------------------------------------------------------
 
 std::string encode_view_reply(MessageType request, std::uint64_t request_id, const net::ObjectView& view) {
-  net::MessageWriter w(net::reply_type(request), request_id, net::kObjectViewFields + (view.state ? 1 : 0));
+  net::MessageWriter w(net::reply_type(request), request_id, net::object_view_fields(view));
   net::encode_object_view(w.packer(), view);
   return w.finish();
 }
@@ -343,6 +343,7 @@ void WriteCoordinator::on_reply(const net::Envelope& envelope) {
       return;
     }
     object_ = std::move(reply.value().object);
+    effect_ = reply.value().effect;
     VnodePut put;
     put.durable = quorum_.spec().dw > 0;
     put.object = reply.value().delta.empty() ? object_ : std::move(reply.value().delta);
@@ -400,6 +401,7 @@ void WriteCoordinator::decide() {
           view.context = net::encode_context(object.value().context());
         }
       }
+      view.effect = effect_;
       answer(encode_view_reply(type_, request_id_, view));
     } else if (outcome == QuorumOutcome::failed) {
       std::string why = quorum_.failure();

@@ -169,7 +169,8 @@ class WriteCoordinator final : public Coordinator {
   std::uint64_t ttl_ms_;
   bool return_body_;
   std::size_t coordinator_index_ = 0;
-  std::string object_;  // the coordinating vnode's new object
+  std::string object_;                  // the coordinating vnode's new object
+  std::optional<std::int64_t> effect_;  // the update option `effect`: what the op changed there
   std::vector<bool> replied_;
   std::size_t replies_ = 0;
   std::size_t acks_ = 0;

@@ -308,7 +308,7 @@ Result<VnodeCoordinate> decode_vnode_coordinate(std::span<const msgpack::object>
 }
 
 std::string encode(std::uint64_t id, const VnodeCoordinateReply& m) {
-  MessageWriter w(MessageType::vnode_coordinate_reply, id, 5);
+  MessageWriter w(MessageType::vnode_coordinate_reply, id, m.effect ? 6 : 5);
   w.packer().pack_uint32(m.partition);
   w.packer().pack_uint8(static_cast<std::uint8_t>(m.status));
   if (m.status == ReplyStatus::error) {
@@ -318,11 +318,12 @@ std::string encode(std::uint64_t id, const VnodeCoordinateReply& m) {
     w.packer().pack_nil();
   }
   w.bytes(m.delta);
+  if (m.effect) w.packer().pack_int64(*m.effect);
   return w.finish();
 }
 
 Result<VnodeCoordinateReply> decode_vnode_coordinate_reply(std::span<const msgpack::object> body) {
-  SHOAL_TRYV(expect_fields(body, 5, "vnode_coordinate_reply"));
+  if (body.size() != 6) SHOAL_TRYV(expect_fields(body, 5, "vnode_coordinate_reply"));
   VnodeCoordinateReply m;
   SHOAL_TRY(p, read_partition(body[0]));
   SHOAL_TRY(status, read_status(body[1]));
@@ -337,6 +338,10 @@ Result<VnodeCoordinateReply> decode_vnode_coordinate_reply(std::span<const msgpa
   }
   SHOAL_TRY(delta, expect_blob(body[4], "vnode_coordinate_reply delta", kObjectBytesMax));
   m.delta = std::move(delta);
+  if (body.size() == 6) {
+    SHOAL_TRY(effect, codec::expect_int(body[5], "vnode_coordinate_reply effect"));
+    m.effect = effect;
+  }
   return m;
 }
 

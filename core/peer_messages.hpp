@@ -98,6 +98,7 @@ struct VnodeCoordinateReply {
   std::string object;  // the new object
   std::string delta;   // if not empty: what the other replicas merge instead of `object` (a CRDT delta)
   Error error{Errc::unavailable, ""};
+  std::optional<std::int64_t> effect;  // asked by the update option `effect`; a sixth field when set
 };
 
 // A page of keys (or buckets) of a bucket type, for listings.

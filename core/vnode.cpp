@@ -654,6 +654,20 @@ Result<std::int64_t> register_integer(const crdt::Object& object) {
   return n;
 }
 
+// The update option `effect`: how many of a set op's elements change the
+// set `object` holds (`held`: it holds a live set of earlier writes). Other
+// ops have no count.
+std::optional<std::int64_t> set_op_effect(const crdt::AnyOp& op, const crdt::Object& object, bool held) {
+  const auto* set_op = std::get_if<crdt::Orswot::Op>(&op);
+  if (!set_op) return std::nullopt;
+  const crdt::Orswot* set = held ? object.crdt().get_if<crdt::Orswot>() : nullptr;
+  const bool add = set_op->kind == crdt::Orswot::Op::Kind::add;
+  std::set<std::string_view> distinct(set_op->elements.begin(), set_op->elements.end());
+  std::int64_t n = 0;
+  for (std::string_view e : distinct) n += add != (set && set->contains(e));
+  return n;
+}
+
 }  // namespace
 
 Result<Vnode::ClientWrite> Vnode::apply_client_write(const net::KeyRequest& request, std::uint64_t ttl_ms) {
@@ -670,6 +684,7 @@ Result<Vnode::ClientWrite> Vnode::apply_client_write(const net::KeyRequest& requ
   const bool expired = current && current->expired(now);
   const bool held_live_state = current.has_value() && !expired;
   std::optional<crdt::Object> delta_object;
+  std::optional<std::int64_t> effect;
   const crdt::ObjectLimits limits = client_object_limits(services_->limits);
   const crdt::MergePolicy policy = props->merge_policy();
   SHOAL_TRY(actor, actor_for(current ? &*current : nullptr));
@@ -726,7 +741,7 @@ Result<Vnode::ClientWrite> Vnode::apply_client_write(const net::KeyRequest& requ
       if (!live) return make_error(Errc::not_found, "no live key to change the expiry of");
       object = std::move(*current);
       object.record_write(now, expires);
-      return ClientWrite{std::move(object), std::nullopt, std::move(previous)};
+      return ClientWrite{std::move(object), std::nullopt, std::move(previous), std::nullopt};
     }
     if (request.type == MessageType::update && options.keep_ttl.value_or(false) && live)
       expires = current->expires_at();
@@ -770,6 +785,7 @@ Result<Vnode::ClientWrite> Vnode::apply_client_write(const net::KeyRequest& requ
         SHOAL_TRYV(object.crdt().apply(crdt::AnyOp{crdt::PnCounter::Op::increment(*counter_start)}, actor));
       crdt::AnyOp op = *request.op;
       stamp_registers(op, now);
+      if (options.effect.value_or(false)) effect = set_op_effect(op, object, live && !expired && !retyped);
       SHOAL_TRY(delta, object.crdt().apply(op, actor));
       object.record_write(now, expires);
       // (Under `any`, replicas get the whole object: a delta would carry no
@@ -786,7 +802,7 @@ Result<Vnode::ClientWrite> Vnode::apply_client_write(const net::KeyRequest& requ
       }
     }
   }
-  return ClientWrite{std::move(object), std::move(delta_object), std::move(previous)};
+  return ClientWrite{std::move(object), std::move(delta_object), std::move(previous), effect};
 }
 
 void Vnode::handle_coordinate(ActorContext& ctx, Mail& mail, const net::Envelope& env) {
@@ -834,6 +850,7 @@ void Vnode::handle_coordinate(ActorContext& ctx, Mail& mail, const net::Envelope
   ready.partition = partition_;
   ready.object = bytes;
   if (written.value().delta) ready.delta = encode_object(*written.value().delta);
+  ready.effect = written.value().effect;
   reply(ctx, mail, encode(env.request_id, ready));
   stage_write(storage_key_of(request.value().key), written.value().previous, std::move(bytes),
               coordinate.value().durable, PendingReply{mail, env.request_id, coordinate.value().durable});

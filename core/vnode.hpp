@@ -143,6 +143,7 @@ class Vnode final : public Actor {
     crdt::Object object;
     std::optional<crdt::Object> delta;
     std::optional<std::string> previous;  // the stored bytes the write replaces
+    std::optional<std::int64_t> effect;   // asked by the update option `effect`
   };
   Result<ClientWrite> apply_client_write(const net::KeyRequest& request, std::uint64_t ttl_ms);
   Result<std::optional<std::string>> load(const std::string& storage_key);

@@ -311,7 +311,7 @@ void encode_options(crdt::Packer& packer, const RequestOptions& options) {
   count += options.timeout_ms.has_value() + options.return_body.has_value() + options.notfound_ok.has_value() +
            options.basic_quorum.has_value() + options.ttl_ms.has_value() + options.page_keys.has_value() +
            options.type_change.has_value() + options.condition.has_value() + options.keep_ttl.has_value() +
-           options.touch.has_value() + options.state.has_value();
+           options.touch.has_value() + options.state.has_value() + options.effect.has_value();
   packer.pack_map(count);
   const std::pair<const char*, const std::optional<Quorum>*> quorums[] = {
       {"r", &options.r}, {"w", &options.w}, {"pr", &options.pr}, {"pw", &options.pw}, {"dw", &options.dw}};
@@ -359,6 +359,10 @@ void encode_options(crdt::Packer& packer, const RequestOptions& options) {
   if (options.touch) {
     pack_key_string(packer, "touch");
     packer.pack(*options.touch);
+  }
+  if (options.effect) {
+    pack_key_string(packer, "effect");
+    packer.pack(*options.effect);
   }
   if (options.state) {
     pack_key_string(packer, "state");
@@ -421,6 +425,9 @@ Result<RequestOptions> decode_options(const msgpack::object& o) {
     } else if (name == "state") {
       SHOAL_TRY(v, codec::expect_bool(kv.val, "state"));
       options.state = v;
+    } else if (name == "effect") {
+      SHOAL_TRY(v, codec::expect_bool(kv.val, "effect"));
+      options.effect = v;
     } else {
       return make_error(Errc::invalid_argument, "unknown request option '" + std::string(name) + "'");
     }
@@ -790,13 +797,24 @@ void encode_object_view(crdt::Packer& packer, const ObjectView& view) {
   } else {
     packer.pack_nil();
   }
-  // Only a get reply carries a state; its writer counts the extra field.
-  if (view.state) codec::pack_bytes(packer, *view.state);
+  // Only a get reply carries a state, only an update reply an effect; the
+  // message's writer counts the extra fields (object_view_fields).
+  if (view.state) {
+    codec::pack_bytes(packer, *view.state);
+  } else if (view.effect) {
+    packer.pack_nil();
+  }
+  if (view.effect) packer.pack_int64(*view.effect);
+}
+
+std::size_t object_view_fields(const ObjectView& view) {
+  if (view.effect) return kObjectViewFields + 2;
+  return kObjectViewFields + (view.state ? 1 : 0);
 }
 
 Result<ObjectView> decode_object_view(std::span<const msgpack::object> fields) {
-  if (fields.size() != kObjectViewFields && fields.size() != kObjectViewFields + 1)
-    return malformed("object", "expected 6 fields (7 with a state)");
+  if (fields.size() < kObjectViewFields || fields.size() > kObjectViewFields + 2)
+    return malformed("object", "expected 6 fields (7 with a state, 8 with an effect)");
   ObjectView view;
   SHOAL_TRY(found, codec::expect_bool(fields[0], "object found"));
   SHOAL_TRY(datatype, codec::expect_uint(fields[1], "object datatype", crdt::kDatatypeMax));
@@ -833,9 +851,13 @@ Result<ObjectView> decode_object_view(std::span<const msgpack::object> fields) {
     SHOAL_TRY(expires, codec::expect_int(fields[5], "expires at"));
     view.expires_at_us = expires;
   }
-  if (fields.size() > kObjectViewFields) {
+  if (fields.size() > kObjectViewFields && fields[6].type != msgpack::type::NIL) {
     SHOAL_TRY(state, expect_blob(fields[6], "state", 1u << 30));
     view.state = std::move(state);
+  }
+  if (fields.size() > kObjectViewFields + 1) {
+    SHOAL_TRY(effect, codec::expect_int(fields[7], "effect"));
+    view.effect = effect;
   }
   return view;
 }

@@ -216,6 +216,11 @@ struct RequestOptions {
   // absence clears it); the op is not applied. Errc::not_found if no live key.
   std::optional<bool> touch;
   std::optional<bool> state;  // get: also answer the CRDT's state (ObjectView::state)
+  // update with a set op: answer in ObjectView::effect how many of the op's
+  // elements it changed on the coordinating replica (an add: those that
+  // were not in the set; a remove: those that were), as Redis' SADD and
+  // SREM answer. The count is that replica's view, not a quorum's.
+  std::optional<bool> effect;
   friend bool operator==(const RequestOptions&, const RequestOptions&) = default;
 };
 void encode_options(crdt::Packer& packer, const RequestOptions& options);
@@ -269,11 +274,14 @@ struct ObjectView {
   // With the get option `state`, a CRDT's state in its crdt/ encoding (the
   // Redis port merges HyperLogLog sketches of several keys with it).
   std::optional<std::string> state;
+  std::optional<std::int64_t> effect;  // with the update option `effect`
   friend bool operator==(const ObjectView&, const ObjectView&) = default;
 };
-// body: [found, datatype, [sibling...], value|nil, context, expires_at_us|nil(, state)]
+// body: [found, datatype, [sibling...], value|nil, context, expires_at_us|nil(, state|nil(, effect))]
 // sibling: [value, content_type, [k, v, ...], last_modified_us, deleted]
 inline constexpr std::size_t kObjectViewFields = 6;
+// The fields encode_object_view writes for `view` (6, 7 or 8).
+std::size_t object_view_fields(const ObjectView& view);
 void encode_object_view(crdt::Packer& packer, const ObjectView& view);
 Result<ObjectView> decode_object_view(std::span<const msgpack::object> fields);
 

@@ -636,17 +636,16 @@ std::vector<std::string> distinct_args(const Command& args, std::size_t from) {
   return {seen.begin(), seen.end()};
 }
 
+// One write, no read first: the coordinating replica counts the members
+// that were new (the update option `effect`) and refuses a key of another
+// type (WRONGTYPE).
 void cmd_sadd(const CallPtr& c) {
-  read_key(c, c->args[1], [c](const ObjectView& v) {
-    Kind k = kind_of(v);
-    if (k != Kind::none && k != Kind::set) return c->error(kWrongType);
-    std::vector<std::string> members = distinct_args(c->args, 2);
-    std::int64_t added = 0;
-    const auto* present = set_value(v);
-    for (const auto& m : members) added += !present || !present->contains(m);
-    auto request = c->update_request(c->args[1], crdt::AnyOp{crdt::Orswot::Op::add_all(std::move(members))});
-    request.options.keep_ttl = true;
-    write_key(c, std::move(request), [c, added](const ObjectView&) { c->integer(added); });
+  auto request = c->update_request(c->args[1], crdt::AnyOp{crdt::Orswot::Op::add_all(distinct_args(c->args, 2))});
+  request.options.keep_ttl = true;
+  request.options.effect = true;
+  write_key(c, std::move(request), [c](const ObjectView& v) {
+    if (!v.effect) return c->error("ERR the node did not count the new members (a node older than this port?)");
+    c->integer(*v.effect);
   });
 }
 

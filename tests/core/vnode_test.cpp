@@ -99,16 +99,30 @@ struct Harness {
     return out;
   }
 
-  crdt::Object coordinate(net::KeyRequest request) {
+  // The coordinating vnode's "ready" reply (after its ack, if it wrote).
+  VnodeCoordinateReply coordinate_reply(const net::KeyRequest& request) {
     VnodeCoordinate c;
     c.partition = 5;
     c.request = net::encode_request(next_id, request);
-    auto replies = call(encode(next_id++, c), 2);
-    REQUIRE(replies[0].type == static_cast<std::uint8_t>(MessageType::vnode_coordinate_reply));
-    auto ready = decode_vnode_coordinate_reply(replies[0].body).value();
+    std::size_t before;
+    {
+      std::lock_guard lock(shared.mutex);
+      before = shared.messages.size();
+    }
+    auto first = call(encode(next_id++, c), 1);
+    REQUIRE(first[0].type == static_cast<std::uint8_t>(MessageType::vnode_coordinate_reply));
+    auto ready = decode_vnode_coordinate_reply(first[0].body).value();
+    if (ready.status != ReplyStatus::ok) return ready;
+    std::unique_lock lock(shared.mutex);
+    REQUIRE(shared.cv.wait_for(lock, std::chrono::seconds(5), [&] { return shared.messages.size() >= before + 2; }));
+    auto ack = net::decode_envelope(shared.messages[before + 1], codec::kDefaultLimits).value();
+    REQUIRE(decode_vnode_put_reply(ack.body).value().status == ReplyStatus::ok);
+    return ready;
+  }
+
+  crdt::Object coordinate(net::KeyRequest request) {
+    auto ready = coordinate_reply(request);
     REQUIRE(ready.status == ReplyStatus::ok);
-    auto stored = decode_vnode_put_reply(replies[1].body).value();
-    REQUIRE(stored.status == ReplyStatus::ok);
     return decode_object(ready.object).value();
   }
 
@@ -228,4 +242,41 @@ TEST_CASE("replicated objects merge; epochs keep rising across restarts") {
   CHECK(epoch_of(actors_of(later)[0]) > before);
   auto kept = decode_object(*h.get_bytes("k")).value();
   CHECK(kept.siblings().size() == 2);
+}
+
+TEST_CASE("the update option effect counts the set members an op changed on the coordinating replica") {
+  Harness h;
+  auto sadd = [&](const std::string& key, std::vector<std::string> members, bool effect = true) {
+    net::KeyRequest r;
+    r.type = MessageType::update;
+    r.key = {"redis", "redis", key};
+    r.op = crdt::AnyOp{crdt::Orswot::Op::add_all(std::move(members))};
+    if (effect) r.options.effect = true;
+    return h.coordinate_reply(r);
+  };
+  CHECK(sadd("s", {"a", "b"}).effect == 2);
+  CHECK(sadd("s", {"a", "c", "c"}).effect == 1);
+  CHECK(sadd("s", {"a", "b", "c"}).effect == 0);
+  CHECK_FALSE(sadd("s", {"d"}, false).effect.has_value());
+
+  // A register op has no count; a set op on a register is refused.
+  net::KeyRequest set_string;
+  set_string.type = MessageType::update;
+  set_string.key = {"redis", "redis", "text"};
+  set_string.op = crdt::AnyOp{crdt::LwwRegister::Op{"v", {}}};
+  set_string.options.effect = true;
+  auto written = h.coordinate_reply(set_string);
+  REQUIRE(written.status == ReplyStatus::ok);
+  CHECK_FALSE(written.effect.has_value());
+  auto refused = sadd("text", {"a"});
+  REQUIRE(refused.status == ReplyStatus::error);
+  CHECK(refused.error.code == Errc::wrong_type);
+
+  // The reply's sixth field survives the peer encoding.
+  VnodeCoordinateReply m;
+  m.partition = 5;
+  m.object = "o";
+  m.effect = 7;
+  auto env = net::decode_envelope(encode(1, m), codec::kDefaultLimits).value();
+  CHECK(decode_vnode_coordinate_reply(env.body).value().effect == 7);
 }

@@ -159,12 +159,13 @@ TEST_CASE("redis: redis-cli drives every mapped command through a 3-node cluster
   // Sets.
   CHECK(cli({"SADD", "set", "a", "b", "c"}) == "3");
   CHECK(cli({"SADD", "set", "a", "d"}) == "1");
+  CHECK(cli({"SADD", "set", "e", "e", "a"}) == "1");  // repeated and present members count once, or not
   CHECK(cli({"SREM", "set", "b", "zz"}) == "1");
-  CHECK(cli({"SMEMBERS", "set"}) == "a\nc\nd");
+  CHECK(cli({"SMEMBERS", "set"}) == "a\nc\nd\ne");
   CHECK(cli({"SISMEMBER", "set", "a"}) == "1");
   CHECK(cli({"SISMEMBER", "set", "b"}) == "0");
   CHECK(cli({"SMISMEMBER", "set", "a", "b"}) == "1\n0");
-  CHECK(cli({"SCARD", "set"}) == "3");
+  CHECK(cli({"SCARD", "set"}) == "4");
   CHECK(cli({"SCARD", "missing"}) == "0");
   CHECK(cli({"TYPE", "set"}) == "set");
 

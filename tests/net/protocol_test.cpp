@@ -305,6 +305,7 @@ TEST_CASE("the hll sketch-merge op and the new update options round-trip; a bad 
   update.options.keep_ttl = true;
   update.options.touch = false;
   update.options.state = true;
+  update.options.effect = true;
   auto env = envelope_of(encode_request(7, update));
   auto decoded = decode_key_request(MessageType::update, env.body, crdt::kDefaultObjectLimits);
   REQUIRE(decoded);
@@ -331,4 +332,47 @@ TEST_CASE("the hll sketch-merge op and the new update options round-trip; a bad 
   auto bad_choice = decode_options(options.get());
   REQUIRE_FALSE(bad_choice);
   CHECK(bad_choice.error().message == "type_change 'sometimes' must be one of refuse, replace, convert");
+}
+
+TEST_CASE("an object view carries an update's effect, with or without a state; a bad effect is refused") {
+  auto round_trip = [](const ObjectView& view) {
+    MessageWriter w(reply_type(MessageType::update), 9, object_view_fields(view));
+    encode_object_view(w.packer(), view);
+    auto env = envelope_of(w.finish());
+    return decode_object_view(env.body);
+  };
+  ObjectView view;
+  view.found = true;
+  view.datatype = crdt::Datatype::set;
+  view.context = "c";
+  view.effect = 3;
+  CHECK(object_view_fields(view) == kObjectViewFields + 2);
+  auto decoded = round_trip(view);
+  REQUIRE(decoded);
+  CHECK(decoded.value() == view);
+  view.state = std::string("state bytes");
+  decoded = round_trip(view);
+  REQUIRE(decoded);
+  CHECK(decoded.value() == view);
+  view.effect.reset();
+  CHECK(object_view_fields(view) == kObjectViewFields + 1);
+  decoded = round_trip(view);
+  REQUIRE(decoded);
+  CHECK(decoded.value() == view);
+
+  // An effect that is not an integer, and a ninth field, are refused.
+  MessageWriter w(reply_type(MessageType::update), 9, kObjectViewFields + 2);
+  view.state.reset();
+  encode_object_view(w.packer(), view);
+  w.packer().pack_nil();
+  codec::pack_bytes(w.packer(), "three");
+  auto env = envelope_of(w.finish());
+  auto bad = decode_object_view(env.body);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().code == Errc::malformed);
+  MessageWriter w9(reply_type(MessageType::update), 9, kObjectViewFields + 3);
+  encode_object_view(w9.packer(), view);
+  for (int i = 0; i < 3; ++i) w9.packer().pack_nil();
+  auto env9 = envelope_of(w9.finish());
+  CHECK_FALSE(decode_object_view(env9.body));
 }
