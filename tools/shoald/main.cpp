@@ -51,6 +51,8 @@ int main(int argc, char** argv) {
   // burst: with several threads allocating message buffers, arena trims and
   // regrowth cost an mprotect system call each (measured: ~17% more YCSB-C
   // throughput without them). A server's heap stays near its high-water mark.
+  // These tune glibc malloc, which a build without tcmalloc uses
+  // (SHOAL_TCMALLOC=OFF, and the sanitizer builds); tcmalloc ignores them.
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
   mallopt(M_TOP_PAD, 64 << 20);
   mallopt(M_MMAP_THRESHOLD, 4 << 20);
