@@ -406,19 +406,10 @@ void cmd_del(const CallPtr& c) {
   });
 }
 
-// EXPIRE/PEXPIRE key n: a touch write that sets the expiry; 0 when the key
-// does not exist. A deadline in the past deletes the key, as in Redis.
-void expire(const CallPtr& c, std::int64_t scale_ms) {
-  auto amount = parse_integer(c->args[2]);
-  if (!amount) return c->error(kNotInteger);
-  for (std::size_t i = 3; i < c->args.size(); ++i) {
-    std::string o = lower(c->args[i]);
-    if (o != "nx" && o != "xx" && o != "gt" && o != "lt") return c->error("ERR Unsupported option " + c->args[i]);
-    return c->error("ERR EXPIRE options NX, XX, GT and LT are not supported yet");
-  }
-  if (*amount > static_cast<std::int64_t>(net::kTtlMsMax) / scale_ms)
-    return c->error("ERR invalid expire time in '" + lower(c->args[0]) + "' command");
-  if (*amount <= 0) {
+// Sets (amount > 0) the expiry of c->args[1], or deletes the key (a
+// deadline in the past, as in Redis); answers 1, or 0 when there is no key.
+void set_expiry(const CallPtr& c, std::int64_t ms) {
+  if (ms <= 0) {
     return read_key(c, c->args[1], [c](const ObjectView& v) {
       if (kind_of(v) == Kind::none) return c->integer(0);
       write_key(c, c->delete_request(c->args[1], v.context), [c](const ObjectView&) { c->integer(1); });
@@ -426,11 +417,44 @@ void expire(const CallPtr& c, std::int64_t scale_ms) {
   }
   auto request = c->update_request(c->args[1], counter_op(0));
   request.options.touch = true;
-  request.options.ttl_ms = static_cast<std::uint64_t>(*amount * scale_ms);
+  request.options.ttl_ms = static_cast<std::uint64_t>(ms);
   c->backend.key_request(std::move(request), [c](Result<ObjectView> r) {
     if (!r && r.error().code == Errc::not_found) return c->integer(0);
     if (!r) return c->fail(r.error());
     c->integer(1);
+  });
+}
+
+// EXPIRE/PEXPIRE key n [NX|XX|GT|LT]: a touch write that sets the expiry; 0
+// when the key does not exist. With a condition the port reads the key's
+// expiry first and answers 0 when it does not hold, as Redis 7 does (a key
+// without expiry counts as an infinite one for GT and LT); the read and the
+// write are not one atomic step.
+void expire(const CallPtr& c, std::int64_t scale_ms) {
+  auto amount = parse_integer(c->args[2]);
+  if (!amount) return c->error(kNotInteger);
+  bool nx = false, xx = false, gt = false, lt = false;
+  for (std::size_t i = 3; i < c->args.size(); ++i) {
+    std::string o = lower(c->args[i]);
+    bool* flag = o == "nx" ? &nx : o == "xx" ? &xx : o == "gt" ? &gt : o == "lt" ? &lt : nullptr;
+    if (!flag) return c->error("ERR Unsupported option " + c->args[i]);
+    *flag = true;
+  }
+  if (nx && (xx || gt || lt)) return c->error("ERR NX and XX, GT or LT options at the same time are not compatible");
+  if (gt && lt) return c->error("ERR GT and LT options at the same time are not compatible");
+  if (*amount > static_cast<std::int64_t>(net::kTtlMsMax) / scale_ms)
+    return c->error("ERR invalid expire time in '" + lower(c->args[0]) + "' command");
+  const std::int64_t ms = *amount * scale_ms;
+  if (!nx && !xx && !gt && !lt) return set_expiry(c, ms);
+  read_key(c, c->args[1], [c, ms, nx, xx, gt, lt](const ObjectView& v) {
+    if (kind_of(v) == Kind::none) return c->integer(0);
+    const std::optional<std::int64_t> current_ms =
+        v.expires_at_us ? std::optional<std::int64_t>(*v.expires_at_us / 1000) : std::nullopt;
+    const std::int64_t when_ms = now_ms() + ms;
+    if ((nx && current_ms) || (xx && !current_ms) || (gt && (!current_ms || when_ms <= *current_ms)) ||
+        (lt && current_ms && when_ms >= *current_ms))
+      return c->integer(0);
+    set_expiry(c, ms);
   });
 }
 

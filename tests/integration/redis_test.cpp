@@ -137,6 +137,22 @@ TEST_CASE("redis: redis-cli drives every mapped command through a 3-node cluster
   CHECK(cli({"TTL", "t"}) == "-1");
   CHECK(cli({"TTL", "missing"}) == "-2");
   CHECK(cli({"EXPIRE", "missing", "5"}) == "0");
+  // Redis 7's conditions: NX only without an expiry, XX only with one, GT
+  // and LT compare with the current one (none counts as infinite).
+  CHECK(cli({"EXPIRE", "t", "100", "XX"}) == "0");
+  CHECK(cli({"EXPIRE", "t", "100", "GT"}) == "0");
+  CHECK(cli({"EXPIRE", "t", "100", "NX"}) == "1");
+  CHECK(cli({"EXPIRE", "t", "200", "NX"}) == "0");
+  CHECK(cli({"EXPIRE", "t", "50", "GT"}) == "0");
+  CHECK(cli({"EXPIRE", "t", "200", "XX", "GT"}) == "1");
+  CHECK(cli({"EXPIRE", "t", "300", "LT"}) == "0");
+  CHECK(cli({"EXPIRE", "t", "150", "lt"}) == "1");
+  ttl = std::stoi(cli({"TTL", "t"}));
+  CHECK((ttl > 145 && ttl <= 150));
+  CHECK(cli({"EXPIRE", "missing", "5", "LT"}) == "0");
+  CHECK(cli({"EXPIRE", "t", "5", "NX", "XX"}) == "ERR NX and XX, GT or LT options at the same time are not compatible");
+  CHECK(cli({"EXPIRE", "t", "5", "GT", "LT"}) == "ERR GT and LT options at the same time are not compatible");
+  CHECK(cli({"EXPIRE", "t", "5", "SOON"}) == "ERR Unsupported option SOON");
   CHECK(cli({"PEXPIRE", "t", "300"}) == "1");
   CHECK(test::eventually([&] { return cli({"EXISTS", "t"}) == "0"; }, 5'000));
   CHECK(cli({"SET", "k", "v", "PX", "100", "KEEPTTL"}) == "ERR syntax error");
