@@ -142,7 +142,7 @@ Result<Map> Map::apply_field(const MapFieldOp& op, const Actor& actor) {
       if (fields_.size() >= kMapFieldsMax)
         return make_error(Errc::too_large, "map would hold more than " + std::to_string(kMapFieldsMax) + " fields");
       // A field created again continues from what the map saw of it before.
-      fresh = known_empty(key.type, field_context(context(), key));
+      fresh = known_empty(key.type, field_context(context_.clock(), key));
       nested = &*fresh;
     } else {
       nested = &it->second.value;
@@ -195,10 +195,9 @@ Result<Map> Map::apply(const Op& op, const Actor& actor) {
   // Each level records nested clocks under a prefixed actor; the deepest
   // record must still be a decodable actor.
   if (actor.size() + kFieldPrefixBytes * depth > kActorBytesMax)
-    return make_error(Errc::invalid_argument, "actor too long for a map nested " + std::to_string(depth) +
-                                                  " deep (at most " +
-                                                  std::to_string(kActorBytesMax - kFieldPrefixBytes * depth) +
-                                                  " bytes)");
+    return make_error(Errc::invalid_argument,
+                      "actor too long for a map nested " + std::to_string(depth) + " deep (at most " +
+                          std::to_string(kActorBytesMax - kFieldPrefixBytes * depth) + " bytes)");
   // All or nothing: work on a copy (an op touches one object, which is
   // decoded and re-encoded whole anyway).
   Map next = *this;
@@ -219,7 +218,8 @@ void Map::merge(const Map& other) {
     if (b == other.fields_.end() || (a != fields_.end() && a->first < b->first)) {
       erase_dots_if(a->second.dots, [&](const Dot& d) { return other.context_.contains(d); });
       if (!a->second.dots.empty()) {
-        auto merged = a->second.value.merge(known_empty(a->first.type, field_context(other.context(), a->first)));
+        auto merged =
+            a->second.value.merge(known_empty(a->first.type, field_context(other.context_.clock(), a->first)));
         SHOAL_ASSERT(merged.has_value(), "map field value has the wrong type");
         absorb_nested(a->first, a->second.value.context());
       }
@@ -230,7 +230,7 @@ void Map::merge(const Map& other) {
         if (!context_.contains(d)) dots.push_back(d);
       if (!dots.empty()) {
         AnyCrdt value = b->second.value;
-        auto merged = value.merge(known_empty(b->first.type, field_context(context(), b->first)));
+        auto merged = value.merge(known_empty(b->first.type, field_context(context_.clock(), b->first)));
         SHOAL_ASSERT(merged.has_value(), "map field value has the wrong type");
         absorb_nested(b->first, value.context());
         fields_.emplace_hint(a, b->first, Field{std::move(dots), std::move(value)});
@@ -343,7 +343,7 @@ Result<Map> Map::decode_at_depth(const msgpack::object& object, std::size_t dept
     }
     SHOAL_TRY(value, AnyCrdt::decode_at_depth(parts[3], depth + 1));
     if (value.type_tag() != key.type) return make_error(Errc::malformed, "map: field value of the wrong type");
-    if (!field_context(map.context(), key).descends(value.context()))
+    if (!field_context(map.context_.clock(), key).descends(value.context()))
       return make_error(Errc::malformed, "map: field value has seen more than the map");
     map.fields_.emplace_hint(map.fields_.end(), std::move(key), Field{std::move(dots), std::move(value)});
   }
