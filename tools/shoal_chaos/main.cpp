@@ -179,7 +179,6 @@ class Runner {
   std::string started_at_;
   double last_progress_ = -100;
   std::string current_fault_ = "none";
-  int last_amnesia_node_ = -1;
 };
 
 void Runner::log(const std::string& line) {
