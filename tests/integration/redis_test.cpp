@@ -19,6 +19,15 @@
 using namespace shoal;
 using shoal::test::Cluster;
 
+// Under AddressSanitizer (gcc or clang), whose allocator keeps freed memory.
+#if defined(__SANITIZE_ADDRESS__)
+#define SHOAL_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SHOAL_TEST_ASAN 1
+#endif
+#endif
+
 namespace {
 
 constexpr const char* kRedisCli = "/usr/bin/redis-cli";
@@ -452,7 +461,13 @@ TEST_CASE("redis: a client that never reads its replies is cut off at the buffer
   // Without backpressure the port would hold 180 MB of replies for it.
   const long after_kb = rss_kb();
   INFO("node RSS " << before_kb << " -> " << after_kb << " KiB; request bytes sent " << sent);
+#ifdef SHOAL_TEST_ASAN
+  // The sanitizer's quarantine keeps freed memory (up to 256 MB) out of
+  // reuse, so RSS says nothing about what the port holds.
+  WARN("AddressSanitizer build: the node's memory bound is not checked");
+#else
   CHECK(after_kb - before_kb < 64 * 1024);
+#endif
   // The port closed that connection: reading drains what it sent, then EOF.
   timeval rtv{5, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rtv, sizeof rtv);
