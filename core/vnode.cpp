@@ -785,7 +785,7 @@ Result<Vnode::ClientWrite> Vnode::apply_client_write(const net::KeyRequest& requ
         SHOAL_TRYV(object.crdt().apply(crdt::AnyOp{crdt::PnCounter::Op::increment(*counter_start)}, actor));
       crdt::AnyOp op = *request.op;
       stamp_registers(op, now);
-      if (options.effect.value_or(false)) effect = set_op_effect(op, object, live && !expired && !retyped);
+      if (options.effect.value_or(false)) effect = set_op_effect(op, object, live && !retyped);
       SHOAL_TRY(delta, object.crdt().apply(op, actor));
       object.record_write(now, expires);
       // (Under `any`, replicas get the whole object: a delta would carry no

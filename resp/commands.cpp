@@ -406,14 +406,17 @@ void cmd_del(const CallPtr& c) {
   });
 }
 
-// Sets (amount > 0) the expiry of c->args[1], or deletes the key (a
-// deadline in the past, as in Redis); answers 1, or 0 when there is no key.
-void set_expiry(const CallPtr& c, std::int64_t ms) {
+// Sets (ms > 0) the expiry of c->args[1], or deletes the key (a deadline in
+// the past, as in Redis); answers 1, or 0 when there is no key. `read`: the
+// key as already read, whose context the delete uses (else it reads it).
+void set_expiry(const CallPtr& c, std::int64_t ms, const ObjectView* read = nullptr) {
   if (ms <= 0) {
-    return read_key(c, c->args[1], [c](const ObjectView& v) {
+    auto remove = [c](const ObjectView& v) {
       if (kind_of(v) == Kind::none) return c->integer(0);
       write_key(c, c->delete_request(c->args[1], v.context), [c](const ObjectView&) { c->integer(1); });
-    });
+    };
+    if (read) return remove(*read);
+    return read_key(c, c->args[1], std::move(remove));
   }
   auto request = c->update_request(c->args[1], counter_op(0));
   request.options.touch = true;
@@ -454,7 +457,7 @@ void expire(const CallPtr& c, std::int64_t scale_ms) {
     if ((nx && current_ms) || (xx && !current_ms) || (gt && (!current_ms || when_ms <= *current_ms)) ||
         (lt && current_ms && when_ms >= *current_ms))
       return c->integer(0);
-    set_expiry(c, ms);
+    set_expiry(c, ms, &v);
   });
 }
 

@@ -162,6 +162,9 @@ TEST_CASE("redis: redis-cli drives every mapped command through a 3-node cluster
   CHECK(cli({"EXPIRE", "t", "5", "NX", "XX"}) == "ERR NX and XX, GT or LT options at the same time are not compatible");
   CHECK(cli({"EXPIRE", "t", "5", "GT", "LT"}) == "ERR GT and LT options at the same time are not compatible");
   CHECK(cli({"EXPIRE", "t", "5", "SOON"}) == "ERR Unsupported option SOON");
+  CHECK(cli({"SET", "gone", "v", "EX", "100"}) == "OK");
+  CHECK(cli({"EXPIRE", "gone", "0", "XX"}) == "1");  // a deadline passed: the key is deleted
+  CHECK(cli({"EXISTS", "gone"}) == "0");
   CHECK(cli({"PEXPIRE", "t", "300"}) == "1");
   CHECK(test::eventually([&] { return cli({"EXISTS", "t"}) == "0"; }, 5'000));
   CHECK(cli({"SET", "k", "v", "PX", "100", "KEEPTTL"}) == "ERR syntax error");
