@@ -516,3 +516,21 @@ TEST_CASE("Fault::describe of generated faults mentions their nodes by name", "[
     }
   }
 }
+
+TEST_CASE("make_schedule: every enabled kind appears once there are as many windows as kinds", "[chaos]") {
+  // partition-and-crash's kinds over two minutes: a random draw alone left
+  // out the partition for some seeds.
+  ScheduleOptions options = options_for(5, true, {"partition", "crash", "pause", "clock"});
+  options.duration_s = 120;
+  for (std::uint64_t seed = 0; seed < 500; ++seed) {
+    auto windows = make_schedule(options, seed);
+    INFO("seed " << seed);
+    REQUIRE(windows.size() >= options.kinds.size());
+    for (const auto& kind : options.kinds) {
+      bool seen = false;
+      for (const auto& w : windows)
+        for (const auto& f : w.faults) seen = seen || f.kind == kind;
+      CHECK(seen);
+    }
+  }
+}

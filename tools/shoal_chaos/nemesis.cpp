@@ -162,6 +162,36 @@ std::vector<std::vector<bool>> reachability(int n, const std::vector<std::pair<i
   return reach;
 }
 
+namespace {
+
+// A random draw can leave an enabled kind out of a whole run (a scenario
+// "under partitions" with no partition). Each missing kind takes over a
+// window whose kinds all occur in another window too, so nothing that was
+// drawn disappears; schedules that already hold every kind are unchanged.
+void cover_every_kind(std::vector<Window>& windows, const ScheduleOptions& options, std::mt19937_64& rng) {
+  auto count = [&](const std::string& kind) {
+    std::size_t n = 0;
+    for (const auto& w : windows)
+      n += std::any_of(w.faults.begin(), w.faults.end(), [&](const Fault& f) { return f.kind == kind; });
+    return n;
+  };
+  for (const auto& kind : options.kinds) {
+    if (count(kind) > 0) continue;
+    std::vector<std::size_t> spare;
+    for (std::size_t i = 0; i < windows.size(); ++i) {
+      const auto& faults = windows[i].faults;
+      if (std::all_of(faults.begin(), faults.end(), [&](const Fault& f) { return count(f.kind) > 1; }))
+        spare.push_back(i);
+    }
+    if (spare.empty()) continue;  // fewer windows than kinds: as drawn
+    Window& w = windows[spare[rng() % spare.size()]];
+    w.faults = {make_fault(kind, options.nodes, rng)};
+    if (kind == "pause") w.end_s = std::min(w.end_s, w.start_s + options.pause_max_s);
+  }
+}
+
+}  // namespace
+
 std::vector<Window> make_schedule(const ScheduleOptions& options, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<Window> out;
@@ -188,6 +218,7 @@ std::vector<Window> make_schedule(const ScheduleOptions& options, std::uint64_t 
     out.push_back(w);
     t = w.end_s + uniform(rng, options.quiet_min_s, options.quiet_max_s);
   }
+  cover_every_kind(out, options, rng);
   return out;
 }
 
