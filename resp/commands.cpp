@@ -7,6 +7,7 @@
 #include <chrono>
 #include <limits>
 #include <map>
+#include <random>
 #include <set>
 
 #include "base/codec.hpp"
@@ -26,6 +27,9 @@ using net::RequestOptions;
 constexpr std::string_view kRedisVersion = "7.0.0";
 constexpr std::string_view kWrongType = "WRONGTYPE Operation against a key holding the wrong kind of value";
 constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";
+// SRANDMEMBER with a negative count repeats members: at most this many, so
+// one command cannot ask for an unbounded reply.
+constexpr std::int64_t kRandomMembersMax = 100'000;
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -247,6 +251,16 @@ void cmd_echo(const CallPtr& c) {
   c->send(w);
 }
 
+// TIME: this node's clock, as Unix seconds and microseconds.
+void cmd_time(const CallPtr& c) {
+  const auto us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  auto w = c->writer();
+  w.array(2).bulk(std::to_string(us / 1'000'000)).bulk(std::to_string(us % 1'000'000));
+  c->send(w);
+}
+
 void cmd_select(const CallPtr& c) {
   auto n = parse_integer(c->args[1]);
   if (!n) return c->error(kNotInteger);
@@ -433,9 +447,17 @@ void set_expiry(const CallPtr& c, std::int64_t ms, const ObjectView* read = null
 // expiry first and answers 0 when it does not hold, as Redis 7 does (a key
 // without expiry counts as an infinite one for GT and LT); the read and the
 // write are not one atomic step.
-void expire(const CallPtr& c, std::int64_t scale_ms) {
+void expire(const CallPtr& c, std::int64_t scale_ms, bool absolute = false) {
   auto amount = parse_integer(c->args[2]);
   if (!amount) return c->error(kNotInteger);
+  // EXPIREAT/PEXPIREAT: a Unix time, turned into what is left of it now (a
+  // time already passed deletes the key, as a non-positive EXPIRE does).
+  if (absolute) {
+    if (*amount > std::numeric_limits<std::int64_t>::max() / scale_ms)
+      return c->error("ERR invalid expire time in '" + lower(c->args[0]) + "' command");
+    *amount = *amount <= 0 ? 0 : *amount * scale_ms - now_ms();
+    scale_ms = 1;
+  }
   bool nx = false, xx = false, gt = false, lt = false;
   for (std::size_t i = 3; i < c->args.size(); ++i) {
     std::string o = lower(c->args[i]);
@@ -559,6 +581,71 @@ void cmd_setnx(const CallPtr& c) {
     if (!r && r.error().code == Errc::condition_failed) return c->integer(0);
     if (!r) return c->fail(r.error());
     c->integer(1);
+  });
+}
+
+// SETEX key seconds value / PSETEX key ms value: SET key value EX|PX n.
+void setex(const CallPtr& c, std::int64_t scale_ms) {
+  auto n = parse_integer(c->args[2]);
+  if (!n) return c->error(kNotInteger);
+  if (*n <= 0 || *n > static_cast<std::int64_t>(net::kTtlMsMax) / scale_ms)
+    return c->error("ERR invalid expire time in '" + lower(c->args[0]) + "' command");
+  SetOptions o;
+  o.ttl_ms = static_cast<std::uint64_t>(*n * scale_ms);
+  write_key(c, set_request(c, c->args[1], c->args[3], o), [c](const ObjectView&) { c->ok(); });
+}
+
+// GETDEL: reads the string and deletes it with the context read (a write
+// racing the delete survives it, as with DEL).
+void cmd_getdel(const CallPtr& c) {
+  read_key(c, c->args[1], [c](const ObjectView& v) {
+    Kind k = kind_of(v);
+    if (k == Kind::none) return c->bulk_or_null(std::nullopt);
+    if (k != Kind::string) return c->error(kWrongType);
+    write_key(c, c->delete_request(c->args[1], v.context),
+              [c, old = string_value(v)](const ObjectView&) { c->bulk_or_null(old); });
+  });
+}
+
+// GETEX key [EX s | PX ms | EXAT t | PXAT t | PERSIST]: reads the string,
+// then changes its expiry with a touch write (not one atomic step).
+void cmd_getex(const CallPtr& c) {
+  std::optional<std::int64_t> ms;
+  bool persist = false;
+  for (std::size_t i = 2; i < c->args.size(); ++i) {
+    std::string a = lower(c->args[i]);
+    if (a == "persist" && !ms && !persist) {
+      persist = true;
+    } else if ((a == "ex" || a == "px" || a == "exat" || a == "pxat") && !ms && !persist && i + 1 < c->args.size()) {
+      auto n = parse_integer(c->args[++i]);
+      if (!n) return c->error(kNotInteger);
+      const std::int64_t scale = a == "ex" || a == "exat" ? 1000 : 1;
+      if (*n <= 0 || *n > std::numeric_limits<std::int64_t>::max() / scale)
+        return c->error("ERR invalid expire time in 'getex' command");
+      ms = *n * scale - (a == "exat" || a == "pxat" ? now_ms() : 0);
+      if (*ms > static_cast<std::int64_t>(net::kTtlMsMax))
+        return c->error("ERR invalid expire time in 'getex' command");
+    } else {
+      return c->error("ERR syntax error");
+    }
+  }
+  read_key(c, c->args[1], [c, ms, persist](const ObjectView& v) {
+    Kind k = kind_of(v);
+    if (k == Kind::none) return c->bulk_or_null(std::nullopt);
+    if (k != Kind::string) return c->error(kWrongType);
+    auto value = string_value(v);
+    if (!ms && !(persist && v.expires_at_us)) return c->bulk_or_null(value);
+    if (ms && *ms <= 0) {  // a time already passed: the key goes
+      return write_key(c, c->delete_request(c->args[1], v.context),
+                       [c, value](const ObjectView&) { c->bulk_or_null(value); });
+    }
+    auto request = c->update_request(c->args[1], counter_op(0));
+    request.options.touch = true;
+    if (ms) request.options.ttl_ms = static_cast<std::uint64_t>(*ms);
+    c->backend.key_request(std::move(request), [c, value](Result<ObjectView> r) {
+      if (!r && r.error().code != Errc::not_found) return c->fail(r.error());
+      c->bulk_or_null(value);
+    });
   });
 }
 
@@ -729,6 +816,75 @@ void cmd_scard(const CallPtr& c) {
   read_set(c, [c](const crdt::Orswot::Value& members) { c->integer(static_cast<std::int64_t>(members.size())); });
 }
 
+// SINTER / SUNION / SDIFF key [key ...]: the keys are read at once; a
+// missing key is an empty set, a key of another type WRONGTYPE.
+enum class SetAlgebra { inter, unite, diff };
+
+void set_algebra(const CallPtr& c, SetAlgebra what) {
+  std::vector<net::KeyRequest> reads;
+  for (std::size_t i = 1; i < c->args.size(); ++i) reads.push_back(c->get_request(c->args[i]));
+  read_all(c, std::move(reads), [c, what](std::vector<Result<ObjectView>>& results) {
+    std::optional<crdt::Orswot::Value> out;
+    for (auto& r : results) {
+      if (!r) return c->fail(r.error());
+      Kind k = kind_of(r.value());
+      if (k != Kind::none && k != Kind::set) return c->error(kWrongType);
+    }
+    for (auto& r : results) {
+      static const crdt::Orswot::Value kEmpty;
+      const crdt::Orswot::Value& members = kind_of(r.value()) == Kind::set ? *set_value(r.value()) : kEmpty;
+      if (!out) {
+        out = members;
+      } else if (what == SetAlgebra::unite) {
+        out->insert(members.begin(), members.end());
+      } else {
+        std::erase_if(*out, [&](const std::string& m) { return members.contains(m) == (what == SetAlgebra::diff); });
+      }
+    }
+    auto w = c->writer();
+    w.set(out->size());
+    for (const auto& m : *out) w.bulk(m);
+    c->send(w);
+  });
+}
+
+// SRANDMEMBER key [count]: without count one member (nil if none); a
+// positive count that many distinct members at most; a negative count
+// |count| members that may repeat, as in Redis.
+void cmd_srandmember(const CallPtr& c) {
+  std::optional<std::int64_t> count;
+  if (c->args.size() > 3) return c->error("ERR syntax error");
+  if (c->args.size() == 3) {
+    count = parse_integer(c->args[2]);
+    if (!count || *count == std::numeric_limits<std::int64_t>::min()) return c->error(kNotInteger);
+    if (*count < -kRandomMembersMax)
+      return c->error("ERR value is out of range (Shoal repeats at most " + std::to_string(kRandomMembersMax) +
+                      " random members)");
+  }
+  read_set(c, [c, count](const crdt::Orswot::Value& members) {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    std::vector<const std::string*> all;
+    all.reserve(members.size());
+    for (const auto& m : members) all.push_back(&m);
+    if (!count) {
+      if (all.empty()) return c->bulk_or_null(std::nullopt);
+      return c->bulk_or_null(*all[rng() % all.size()]);
+    }
+    auto w = c->writer();
+    if (*count >= 0) {
+      std::shuffle(all.begin(), all.end(), rng);
+      all.resize(std::min(all.size(), static_cast<std::size_t>(*count)));
+      w.array(all.size());
+      for (const auto* m : all) w.bulk(*m);
+    } else {
+      const auto n = all.empty() ? 0 : static_cast<std::size_t>(-*count);
+      w.array(n);
+      for (std::size_t i = 0; i < n; ++i) w.bulk(*all[rng() % all.size()]);
+    }
+    c->send(w);
+  });
+}
+
 // ---- hashes -------------------------------------------------------------------------------
 
 void read_hash(const CallPtr& c, std::function<void(const ObjectView&, const std::map<std::string, HashField>&)> then) {
@@ -762,6 +918,20 @@ void hset(const CallPtr& c, bool reply_ok) {
       if (reply_ok) return c->ok();
       c->integer(added);
     });
+  });
+}
+
+// HSETNX: reads the hash; writes the field (as HSET) only if it is absent.
+// The read and the write are not one atomic step.
+void cmd_hsetnx(const CallPtr& c) {
+  read_hash(c, [c](const ObjectView& v, const std::map<std::string, HashField>& fields) {
+    if (fields.contains(c->args[2])) return c->integer(0);
+    crdt::MapOp op;
+    op.fields.push_back(crdt::MapFieldOp::update(c->args[2], register_op(c->args[3])));
+    auto request = c->update_request(c->args[1], crdt::AnyOp{std::move(op)});
+    request.context = v.context;
+    request.options.keep_ttl = true;
+    write_key(c, std::move(request), [c](const ObjectView&) { c->integer(1); });
   });
 }
 
@@ -1157,6 +1327,7 @@ struct CommandSpec {
 const CommandSpec kCommands[] = {
     {"ping", -1, "fast", 0, 0, 0, cmd_ping},
     {"echo", 2, "fast", 0, 0, 0, cmd_echo},
+    {"time", 1, "fast", 0, 0, 0, cmd_time},
     {"select", 2, "fast", 0, 0, 0, cmd_select},
     {"quit", -1, "fast", 0, 0, 0, cmd_quit},
     {"hello", -1, "fast", 0, 0, 0, cmd_hello},
@@ -1174,13 +1345,19 @@ const CommandSpec kCommands[] = {
     {"unlink", -2, "write", 1, -1, 1, cmd_del},
     {"expire", -3, "write", 1, 1, 1, SHOAL_RESP_LAMBDA(expire(c, 1000))},
     {"pexpire", -3, "write", 1, 1, 1, SHOAL_RESP_LAMBDA(expire(c, 1))},
+    {"expireat", -3, "write", 1, 1, 1, SHOAL_RESP_LAMBDA(expire(c, 1000, true))},
+    {"pexpireat", -3, "write", 1, 1, 1, SHOAL_RESP_LAMBDA(expire(c, 1, true))},
     {"persist", 2, "write", 1, 1, 1, cmd_persist},
     {"ttl", 2, "readonly", 1, 1, 1, SHOAL_RESP_LAMBDA(ttl(c, false))},
     {"pttl", 2, "readonly", 1, 1, 1, SHOAL_RESP_LAMBDA(ttl(c, true))},
     {"get", 2, "readonly", 1, 1, 1, cmd_get},
     {"set", -3, "write", 1, 1, 1, cmd_set},
     {"setnx", 3, "write", 1, 1, 1, cmd_setnx},
+    {"setex", 4, "write", 1, 1, 1, SHOAL_RESP_LAMBDA(setex(c, 1000))},
+    {"psetex", 4, "write", 1, 1, 1, SHOAL_RESP_LAMBDA(setex(c, 1))},
     {"getset", 3, "write", 1, 1, 1, cmd_getset},
+    {"getdel", 2, "write", 1, 1, 1, cmd_getdel},
+    {"getex", -2, "write", 1, 1, 1, cmd_getex},
     {"mget", -2, "readonly", 1, -1, 1, cmd_mget},
     {"mset", -3, "write", 1, -1, 2, cmd_mset},
     {"append", 3, "write", 1, 1, 1, cmd_append},
@@ -1197,8 +1374,13 @@ const CommandSpec kCommands[] = {
     {"sismember", 3, "readonly", 1, 1, 1, cmd_sismember},
     {"smismember", -3, "readonly", 1, 1, 1, cmd_smismember},
     {"scard", 2, "readonly", 1, 1, 1, cmd_scard},
+    {"srandmember", -2, "readonly", 1, 1, 1, cmd_srandmember},
+    {"sinter", -2, "readonly", 1, -1, 1, SHOAL_RESP_LAMBDA(set_algebra(c, SetAlgebra::inter))},
+    {"sunion", -2, "readonly", 1, -1, 1, SHOAL_RESP_LAMBDA(set_algebra(c, SetAlgebra::unite))},
+    {"sdiff", -2, "readonly", 1, -1, 1, SHOAL_RESP_LAMBDA(set_algebra(c, SetAlgebra::diff))},
     {"hset", -4, "write", 1, 1, 1, SHOAL_RESP_LAMBDA(hset(c, false))},
     {"hmset", -4, "write", 1, 1, 1, SHOAL_RESP_LAMBDA(hset(c, true))},
+    {"hsetnx", 4, "write", 1, 1, 1, cmd_hsetnx},
     {"hget", 3, "readonly", 1, 1, 1, cmd_hget},
     {"hmget", -3, "readonly", 1, 1, 1, cmd_hmget},
     {"hdel", -3, "write", 1, 1, 1, cmd_hdel},

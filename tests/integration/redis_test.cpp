@@ -9,7 +9,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstdlib>
+#include <ctime>
 
 #include <filesystem>
 #include <thread>
@@ -239,6 +242,61 @@ TEST_CASE("redis: redis-cli drives every mapped command through a 3-node cluster
   CHECK(cli({"PFCOUNT", "hll3"}) == "6");
   CHECK(cli({"PFMERGE", "hll3", "h"}) == "WRONGTYPE Operation against a key holding the wrong kind of value");
   CHECK(cli({"PFCOUNT", "hll", "set"}) == "WRONGTYPE Operation against a key holding the wrong kind of value");
+
+  // Common commands beyond the core list: SETEX/PSETEX, GETDEL, GETEX,
+  // EXPIREAT/PEXPIREAT, set algebra, SRANDMEMBER, HSETNX, TIME.
+  CHECK(cli({"SETEX", "x:a", "100", "v"}) == "OK");
+  ttl = std::stoi(cli({"TTL", "x:a"}));
+  CHECK((ttl > 95 && ttl <= 100));
+  CHECK(cli({"SETEX", "x:a", "0", "v"}) == "ERR invalid expire time in 'setex' command");
+  CHECK(cli({"PSETEX", "x:b", "x", "v"}) == "ERR value is not an integer or out of range");
+  CHECK(cli({"PSETEX", "x:b", "50000", "w"}) == "OK");
+  pttl = std::stoll(cli({"PTTL", "x:b"}));
+  CHECK((pttl > 45'000 && pttl <= 50'000));
+  CHECK(cli({"GETDEL", "x:a"}) == "v");
+  CHECK(cli({"GETDEL", "x:a"}).empty());
+  CHECK(cli({"EXISTS", "x:a"}) == "0");
+  CHECK(cli({"GETDEL", "h"}) == wrong);
+  CHECK(cli({"GETEX", "x:b"}) == "w");
+  CHECK(cli({"GETEX", "x:b", "PERSIST"}) == "w");
+  CHECK(cli({"TTL", "x:b"}) == "-1");
+  CHECK(cli({"GETEX", "x:b", "EX", "100"}) == "w");
+  ttl = std::stoi(cli({"TTL", "x:b"}));
+  CHECK((ttl > 95 && ttl <= 100));
+  CHECK(cli({"GETEX", "x:b", "EX", "1", "PX", "5"}) == "ERR syntax error");
+  CHECK(cli({"GETEX", "x:b", "EX", "0"}) == "ERR invalid expire time in 'getex' command");
+  CHECK(cli({"GETEX", "x:nothing", "EX", "10"}).empty());
+  CHECK(cli({"SET", "x:c", "1"}) == "OK");
+  const auto in_an_hour = std::to_string(std::time(nullptr) + 3600);
+  CHECK(cli({"EXPIREAT", "x:c", in_an_hour}) == "1");
+  ttl = std::stoi(cli({"TTL", "x:c"}));
+  CHECK((ttl > 3590 && ttl <= 3600));
+  CHECK(cli({"PEXPIREAT", "x:c", in_an_hour + "000", "NX"}) == "0");  // it has an expiry
+  CHECK(cli({"EXPIREAT", "x:nothing", in_an_hour}) == "0");
+  CHECK(cli({"EXPIREAT", "x:c", "1"}) == "1");  // a time already passed deletes the key
+  CHECK(cli({"EXISTS", "x:c"}) == "0");
+  CHECK(cli({"SADD", "x:s1", "a", "b", "c"}) == "3");
+  CHECK(cli({"SADD", "x:s2", "b", "c", "d"}) == "3");
+  CHECK(cli({"SINTER", "x:s1", "x:s2"}) == "b\nc");
+  CHECK(cli({"SINTER", "x:s1", "x:nothing"}).empty());
+  CHECK(cli({"SUNION", "x:s1", "x:s2", "x:nothing"}) == "a\nb\nc\nd");
+  CHECK(cli({"SDIFF", "x:s1", "x:s2"}) == "a");
+  CHECK(cli({"SDIFF", "x:s1", "x:b"}) == wrong);
+  CHECK(cli({"SRANDMEMBER", "x:nothing"}).empty());
+  auto one = cli({"SRANDMEMBER", "x:s1"});
+  CHECK((one == "a" || one == "b" || one == "c"));
+  CHECK(cli({"SRANDMEMBER", "x:s1", "10"}).size() == std::string("a\nb\nc").size());
+  auto repeated = cli({"SRANDMEMBER", "x:s1", "-7"});
+  CHECK(std::count(repeated.begin(), repeated.end(), '\n') == 6);
+  CHECK(cli({"SRANDMEMBER", "x:s1", "-1000000"}).starts_with("ERR value is out of range"));
+  CHECK(cli({"HSETNX", "x:h", "f", "v"}) == "1");
+  CHECK(cli({"HSETNX", "x:h", "f", "w"}) == "0");
+  CHECK(cli({"HGET", "x:h", "f"}) == "v");
+  CHECK(cli({"HSETNX", "x:b", "f", "v"}) == wrong);
+  CHECK(cli({"DEL", "x:h", "x:s1", "x:s2", "x:b"}) == "4");
+  auto time = cli({"TIME"});
+  auto seconds = std::stoll(time.substr(0, time.find('\n')));
+  CHECK(std::abs(seconds - static_cast<long long>(std::time(nullptr))) < 5);
 
   // Keys.
   CHECK(cli({"EXISTS", "s", "h", "missing"}) == "2");
