@@ -505,6 +505,19 @@ void ttl(const CallPtr& c, bool millis) {
   });
 }
 
+// EXPIRETIME / PEXPIRETIME: the expiry as a Unix time; -1 without one, -2
+// without the key. An expiry is stored as the coordinating node's clock
+// plus a TTL, so one set by EXPIREAT t lands within milliseconds of t:
+// the answer is rounded to the nearest second (millisecond), as TTL is.
+void expire_time(const CallPtr& c, bool millis) {
+  read_key(c, c->args[1], [c, millis](const ObjectView& v) {
+    if (kind_of(v) == Kind::none) return c->integer(-2);
+    if (!v.expires_at_us) return c->integer(-1);
+    const std::int64_t unit = millis ? 1'000 : 1'000'000;
+    c->integer((*v.expires_at_us + unit / 2) / unit);
+  });
+}
+
 // ---- strings and counters -----------------------------------------------------------------
 
 struct SetOptions {
@@ -709,6 +722,26 @@ void cmd_append(const CallPtr& c) {
     o.keep_ttl = true;
     write_key(c, set_request(c, c->args[1], std::move(value), o),
               [c, length](const ObjectView&) { c->integer(length); });
+  });
+}
+
+// GETRANGE key start end (and its old name SUBSTR): Redis' index rules,
+// negative indexes counting from the end, both ends inclusive.
+void cmd_getrange(const CallPtr& c) {
+  auto start = parse_integer(c->args[2]);
+  auto end = parse_integer(c->args[3]);
+  if (!start || !end) return c->error(kNotInteger);
+  read_key(c, c->args[1], [c, from = *start, to = *end](const ObjectView& v) mutable {
+    Kind k = kind_of(v);
+    if (k != Kind::none && k != Kind::string) return c->error(kWrongType);
+    const std::string value = string_value(v).value_or("");
+    const auto size = static_cast<std::int64_t>(value.size());
+    if (from < 0 && to < 0 && from > to) return c->bulk_or_null(std::string());
+    if (from < 0) from = std::max<std::int64_t>(0, size + from);
+    if (to < 0) to = std::max<std::int64_t>(0, size + to);
+    to = std::min(to, size - 1);
+    if (size == 0 || from > to) return c->bulk_or_null(std::string());
+    c->bulk_or_null(value.substr(static_cast<std::size_t>(from), static_cast<std::size_t>(to - from + 1)));
   });
 }
 
@@ -973,6 +1006,13 @@ void cmd_hkeys_hvals(const CallPtr& c, bool keys) {
     w.array(fields.size());
     for (const auto& [name, field] : fields) w.bulk(keys ? name : field.value());
     c->send(w);
+  });
+}
+
+void cmd_hstrlen(const CallPtr& c) {
+  read_hash(c, [c](const ObjectView&, const std::map<std::string, HashField>& fields) {
+    auto it = fields.find(c->args[2]);
+    c->integer(it == fields.end() ? 0 : static_cast<std::int64_t>(it->second.value().size()));
   });
 }
 
@@ -1348,6 +1388,8 @@ const CommandSpec kCommands[] = {
     {"expireat", -3, "write", 1, 1, 1, SHOAL_RESP_LAMBDA(expire(c, 1000, true))},
     {"pexpireat", -3, "write", 1, 1, 1, SHOAL_RESP_LAMBDA(expire(c, 1, true))},
     {"persist", 2, "write", 1, 1, 1, cmd_persist},
+    {"expiretime", 2, "readonly", 1, 1, 1, SHOAL_RESP_LAMBDA(expire_time(c, false))},
+    {"pexpiretime", 2, "readonly", 1, 1, 1, SHOAL_RESP_LAMBDA(expire_time(c, true))},
     {"ttl", 2, "readonly", 1, 1, 1, SHOAL_RESP_LAMBDA(ttl(c, false))},
     {"pttl", 2, "readonly", 1, 1, 1, SHOAL_RESP_LAMBDA(ttl(c, true))},
     {"get", 2, "readonly", 1, 1, 1, cmd_get},
@@ -1362,6 +1404,8 @@ const CommandSpec kCommands[] = {
     {"mset", -3, "write", 1, -1, 2, cmd_mset},
     {"append", 3, "write", 1, 1, 1, cmd_append},
     {"strlen", 2, "readonly", 1, 1, 1, cmd_strlen},
+    {"getrange", 4, "readonly", 1, 1, 1, cmd_getrange},
+    {"substr", 4, "readonly", 1, 1, 1, cmd_getrange},
     {"incr", 2, "write", 1, 1, 1, SHOAL_RESP_LAMBDA(incr(c, 1))},
     {"decr", 2, "write", 1, 1, 1, SHOAL_RESP_LAMBDA(incr(c, -1))},
     {"incrby", 3, "write", 1, 1, 1, SHOAL_RESP_LAMBDA(incr_by(c, 1))},
@@ -1388,8 +1432,11 @@ const CommandSpec kCommands[] = {
     {"hkeys", 2, "readonly", 1, 1, 1, SHOAL_RESP_LAMBDA(cmd_hkeys_hvals(c, true))},
     {"hvals", 2, "readonly", 1, 1, 1, SHOAL_RESP_LAMBDA(cmd_hkeys_hvals(c, false))},
     {"hlen", 2, "readonly", 1, 1, 1, cmd_hlen},
+    {"hstrlen", 3, "readonly", 1, 1, 1, cmd_hstrlen},
     {"hexists", 3, "readonly", 1, 1, 1, cmd_hexists},
     {"hincrby", 4, "write", 1, 1, 1, cmd_hincrby},
+    {"hincrbyfloat", 4, "write", 1, 1, 1,
+     SHOAL_RESP_LAMBDA(c->error("ERR HINCRBYFLOAT is not supported: Shoal counters are integers (PN-counters)"))},
     {"pfadd", -2, "write", 1, 1, 1, cmd_pfadd},
     {"pfcount", -2, "readonly", 1, -1, 1, cmd_pfcount},
     {"pfmerge", -2, "write", 1, -1, 1, cmd_pfmerge},

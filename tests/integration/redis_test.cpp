@@ -244,7 +244,8 @@ TEST_CASE("redis: redis-cli drives every mapped command through a 3-node cluster
   CHECK(cli({"PFCOUNT", "hll", "set"}) == "WRONGTYPE Operation against a key holding the wrong kind of value");
 
   // Common commands beyond the core list: SETEX/PSETEX, GETDEL, GETEX,
-  // EXPIREAT/PEXPIREAT, set algebra, SRANDMEMBER, HSETNX, TIME.
+  // GETRANGE, EXPIREAT/PEXPIREAT, EXPIRETIME, set algebra, SRANDMEMBER,
+  // HSETNX, HSTRLEN, TIME.
   CHECK(cli({"SETEX", "x:a", "100", "v"}) == "OK");
   ttl = std::stoi(cli({"TTL", "x:a"}));
   CHECK((ttl > 95 && ttl <= 100));
@@ -293,7 +294,23 @@ TEST_CASE("redis: redis-cli drives every mapped command through a 3-node cluster
   CHECK(cli({"HSETNX", "x:h", "f", "w"}) == "0");
   CHECK(cli({"HGET", "x:h", "f"}) == "v");
   CHECK(cli({"HSETNX", "x:b", "f", "v"}) == wrong);
-  CHECK(cli({"DEL", "x:h", "x:s1", "x:s2", "x:b"}) == "4");
+  CHECK(cli({"HSTRLEN", "x:h", "f"}) == "1");
+  CHECK(cli({"HSTRLEN", "x:h", "none"}) == "0");
+  CHECK(cli({"HINCRBYFLOAT", "x:h", "n", "1.5"}).starts_with("ERR HINCRBYFLOAT is not supported"));
+  CHECK(cli({"SET", "x:g", "Hello World"}) == "OK");
+  CHECK(cli({"GETRANGE", "x:g", "0", "4"}) == "Hello");
+  CHECK(cli({"GETRANGE", "x:g", "-5", "-1"}) == "World");
+  CHECK(cli({"GETRANGE", "x:g", "6", "100"}) == "World");
+  CHECK(cli({"GETRANGE", "x:g", "3", "1"}).empty());
+  CHECK(cli({"SUBSTR", "x:g", "0", "1"}) == "He");
+  CHECK(cli({"GETRANGE", "x:s1", "0", "1"}) == wrong);
+  CHECK(cli({"EXPIRETIME", "x:g"}) == "-1");
+  CHECK(cli({"EXPIRETIME", "x:nothing"}) == "-2");
+  CHECK(cli({"EXPIREAT", "x:g", in_an_hour}) == "1");
+  CHECK(cli({"EXPIRETIME", "x:g"}) == in_an_hour);
+  // Stored as a TTL from the node's clock: within milliseconds of the time asked.
+  CHECK(std::abs(std::stoll(cli({"PEXPIRETIME", "x:g"})) - std::stoll(in_an_hour) * 1000) < 1000);
+  CHECK(cli({"DEL", "x:h", "x:s1", "x:s2", "x:b", "x:g"}) == "5");
   auto time = cli({"TIME"});
   auto seconds = std::stoll(time.substr(0, time.find('\n')));
   CHECK(std::abs(seconds - static_cast<long long>(std::time(nullptr))) < 5);
