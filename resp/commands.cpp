@@ -1189,6 +1189,44 @@ void cmd_dbsize(const CallPtr& c) {
   });
 }
 
+// FLUSHDB / FLUSHALL [ASYNC|SYNC]: lists the keyspace (as KEYS does) and
+// deletes every key as DEL does (read, then delete with the context read,
+// so a write racing the flush survives it), kFlushBatch keys at a time.
+// Answers OK once every listed key is deleted; on an error it stops and
+// answers it, with the keys before it deleted. Both options run it the
+// same way, before the reply.
+constexpr std::size_t kFlushBatch = 128;
+
+void flush_from(const CallPtr& c, std::shared_ptr<std::vector<std::string>> keys, std::size_t from) {
+  if (from >= keys->size()) return c->ok();
+  const std::size_t to = std::min(keys->size(), from + kFlushBatch);
+  std::vector<net::KeyRequest> reads;
+  for (std::size_t i = from; i < to; ++i) reads.push_back(c->get_request((*keys)[i]));
+  read_all(c, std::move(reads), [c, keys, from, to](std::vector<Result<ObjectView>>& results) {
+    std::vector<net::KeyRequest> deletes;
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      if (!results[i]) return c->fail(results[i].error());
+      if (kind_of(results[i].value()) != Kind::none)
+        deletes.push_back(c->delete_request((*keys)[from + i], results[i].value().context));
+    }
+    read_all(c, std::move(deletes), [c, keys, to](std::vector<Result<ObjectView>>& done) {
+      for (auto& r : done)
+        if (!r) return c->fail(r.error());
+      flush_from(c, keys, to);
+    });
+  });
+}
+
+void cmd_flush(const CallPtr& c) {
+  if (c->args.size() > 2) return c->error("ERR syntax error");
+  if (c->args.size() == 2 && lower(c->args[1]) != "async" && lower(c->args[1]) != "sync")
+    return c->error("ERR syntax error");
+  c->backend.list_keys([c](Result<std::vector<std::string>> keys) {
+    if (!keys) return c->fail(keys.error());
+    flush_from(c, std::make_shared<std::vector<std::string>>(std::move(keys).value()), 0);
+  });
+}
+
 void cmd_keys(const CallPtr& c) {
   c->backend.list_keys([c](Result<std::vector<std::string>> keys) {
     if (!keys) return c->fail(keys.error());
@@ -1376,6 +1414,8 @@ const CommandSpec kCommands[] = {
     {"command", -1, "loading", 0, 0, 0, nullptr},
     {"info", -1, "loading", 0, 0, 0, cmd_info},
     {"dbsize", 1, "readonly", 0, 0, 0, cmd_dbsize},
+    {"flushdb", -1, "write", 0, 0, 0, cmd_flush},
+    {"flushall", -1, "write", 0, 0, 0, cmd_flush},
     {"keys", 2, "readonly", 0, 0, 0, cmd_keys},
     {"scan", -2, "readonly", 0, 0, 0, cmd_scan},
     {"shoal.consistency", -1, "fast", 0, 0, 0, cmd_consistency},
@@ -1493,8 +1533,9 @@ CommandKeys command_keys(const Command& command) {
   const std::string name = lower(command[0]);
   const CommandSpec* spec = find_command(name);
   if (!spec) return out;
-  if (name == "scan" || name == "keys" || name == "dbsize" || name == "info" || name == "hello" ||
-      name == "shoal.consistency" || name == "select" || name == "client" || name == "quit") {
+  if (name == "scan" || name == "keys" || name == "dbsize" || name == "flushdb" || name == "flushall" ||
+      name == "info" || name == "hello" || name == "shoal.consistency" || name == "select" || name == "client" ||
+      name == "quit") {
     out.all = true;
     return out;
   }
