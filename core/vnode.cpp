@@ -642,6 +642,16 @@ Result<crdt::Datatype> choose_datatype(const BucketProps& props, const net::KeyR
                                           ", not a " + std::string(datatype_name(wanted)));
 }
 
+// Under a bucket type of datatype `any` (the Redis keyspace), a set or map
+// left without elements counts as no key, as Redis removes an emptied set
+// or hash: a write of another datatype replaces it, a condition sees it
+// absent, an expiry change finds no key, listings skip it.
+bool empty_collection(const crdt::Object& object) {
+  if (object.datatype() == crdt::Datatype::set) return object.crdt().get_if<crdt::Orswot>()->empty();
+  if (object.datatype() == crdt::Datatype::map) return object.crdt().get_if<crdt::Map>()->empty();
+  return false;
+}
+
 // The decimal integer a live register holds (as Redis parses a string for INCR).
 Result<std::int64_t> register_integer(const crdt::Object& object) {
   auto value = object.crdt().value();
@@ -734,7 +744,8 @@ Result<Vnode::ClientWrite> Vnode::apply_client_write(const net::KeyRequest& requ
                                                     std::string(props->datatype_label()) +
                                                     " CRDTs: change them with a CRDT update, not put");
     const net::RequestOptions& options = request.options;
-    const bool live = held_live_state && !current->is_tombstone();
+    const bool live =
+        held_live_state && !current->is_tombstone() && !(props->any_datatype && empty_collection(*current));
     if (options.condition && (*options.condition == net::RequestOptions::Condition::absent) == live)
       return make_error(Errc::condition_failed, live ? "the key exists" : "the key does not exist");
     if (request.type == MessageType::update && options.touch.value_or(false)) {
@@ -877,6 +888,9 @@ void Vnode::handle_fold(ActorContext& ctx, Mail& mail, const net::Envelope& env)
     return fold.ring_size == 0 || in_key_partition(parts, fold.key_partition, fold.ring_size);
   };
   if (!fold.buckets) {
+    const auto types = services_->bucket_types();
+    const BucketProps* props = types->find(fold.bucket_type);
+    const bool any_datatype = props && props->any_datatype;
     storage::FoldOptions options;
     options.prefix = storage::bucket_prefix(fold.bucket_type, fold.bucket);
     options.start = fold.start_after.empty()
@@ -889,7 +903,8 @@ void Vnode::handle_fold(ActorContext& ctx, Mail& mail, const net::Envelope& env)
       if (++visited >= kFoldKeysVisitedMax) hit_visit_cap = true;
       if (owns(parts.value())) {
         auto object = decode_object(value);
-        if (object && !object.value().is_tombstone() && !object.value().expired(now))
+        if (object && !object.value().is_tombstone() && !object.value().expired(now) &&
+            !(any_datatype && empty_collection(object.value())))
           r.names.push_back(std::move(parts.value().key));
       }
       return r.names.size() < fold.limit && !hit_visit_cap;

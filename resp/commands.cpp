@@ -126,10 +126,16 @@ Kind kind_of(const ObjectView& view) {
     }
     case crdt::Datatype::counter:
       return Kind::string;
-    case crdt::Datatype::set:
-      return Kind::set;
-    case crdt::Datatype::map:
-      return Kind::hash;
+    // An emptied set or hash is no key, as in Redis (the node treats it so
+    // too: another type may replace it and listings skip it).
+    case crdt::Datatype::set: {
+      const auto* members = std::get_if<crdt::Orswot::Value>(&view.value->value);
+      return members && !members->empty() ? Kind::set : Kind::none;
+    }
+    case crdt::Datatype::map: {
+      const auto* fields = std::get_if<crdt::MapValue>(&view.value->value);
+      return fields && !fields->fields.empty() ? Kind::hash : Kind::none;
+    }
     case crdt::Datatype::hll:
       return Kind::hll;
     default:
@@ -849,6 +855,63 @@ void cmd_scard(const CallPtr& c) {
   read_set(c, [c](const crdt::Orswot::Value& members) { c->integer(static_cast<std::int64_t>(members.size())); });
 }
 
+// SPOP key [count]: reads the set, picks members at random and removes
+// them with the context read. Not atomic: two clients popping at once can
+// get the same member (docs/redis.md).
+void cmd_spop(const CallPtr& c) {
+  std::optional<std::int64_t> count;
+  if (c->args.size() > 3) return c->error("ERR syntax error");
+  if (c->args.size() == 3) {
+    count = parse_integer(c->args[2]);
+    if (!count || *count < 0) return c->error("ERR value is out of range, must be positive");
+  }
+  read_key(c, c->args[1], [c, count](const ObjectView& v) {
+    Kind k = kind_of(v);
+    if (k != Kind::none && k != Kind::set) return c->error(kWrongType);
+    std::vector<std::string> members;
+    if (k == Kind::set) members.assign(set_value(v)->begin(), set_value(v)->end());
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    std::shuffle(members.begin(), members.end(), rng);
+    members.resize(std::min(members.size(), static_cast<std::size_t>(count.value_or(1))));
+    auto answer = [c, count](const std::vector<std::string>& popped) {
+      if (!count) return c->bulk_or_null(popped.empty() ? std::nullopt : std::optional<std::string>(popped.front()));
+      auto w = c->writer();
+      w.set(popped.size());
+      for (const auto& m : popped) w.bulk(m);
+      c->send(w);
+    };
+    if (members.empty()) return answer(members);
+    auto request = c->update_request(c->args[1], crdt::AnyOp{crdt::Orswot::Op::remove_all(members)});
+    request.context = v.context;
+    request.options.keep_ttl = true;
+    write_key(c, std::move(request), [answer, members](const ObjectView&) { answer(members); });
+  });
+}
+
+// SMOVE src dst member: removes the member from src (with the context
+// read) and adds it to dst; 1 if src held it. Two writes, not atomic.
+void cmd_smove(const CallPtr& c) {
+  std::vector<net::KeyRequest> reads{c->get_request(c->args[1]), c->get_request(c->args[2])};
+  read_all(c, std::move(reads), [c](std::vector<Result<ObjectView>>& results) {
+    for (auto& r : results) {
+      if (!r) return c->fail(r.error());
+      Kind k = kind_of(r.value());
+      if (k != Kind::none && k != Kind::set) return c->error(kWrongType);
+    }
+    const ObjectView& src = results[0].value();
+    if (kind_of(src) != Kind::set || !set_value(src)->contains(c->args[3])) return c->integer(0);
+    auto add = c->update_request(c->args[2], crdt::AnyOp{crdt::Orswot::Op::add_all({c->args[3]})});
+    add.options.keep_ttl = true;
+    write_key(c, std::move(add), [c, context = src.context](const ObjectView&) {
+      if (c->args[1] == c->args[2]) return c->integer(1);
+      auto remove = c->update_request(c->args[1], crdt::AnyOp{crdt::Orswot::Op::remove_all({c->args[3]})});
+      remove.context = context;
+      remove.options.keep_ttl = true;
+      write_key(c, std::move(remove), [c](const ObjectView&) { c->integer(1); });
+    });
+  });
+}
+
 // SINTER / SUNION / SDIFF key [key ...]: the keys are read at once; a
 // missing key is an empty set, a key of another type WRONGTYPE.
 enum class SetAlgebra { inter, unite, diff };
@@ -1459,6 +1522,8 @@ const CommandSpec kCommands[] = {
     {"smismember", -3, "readonly", 1, 1, 1, cmd_smismember},
     {"scard", 2, "readonly", 1, 1, 1, cmd_scard},
     {"srandmember", -2, "readonly", 1, 1, 1, cmd_srandmember},
+    {"spop", -2, "write", 1, 1, 1, cmd_spop},
+    {"smove", 4, "write", 1, 2, 1, cmd_smove},
     {"sinter", -2, "readonly", 1, -1, 1, SHOAL_RESP_LAMBDA(set_algebra(c, SetAlgebra::inter))},
     {"sunion", -2, "readonly", 1, -1, 1, SHOAL_RESP_LAMBDA(set_algebra(c, SetAlgebra::unite))},
     {"sdiff", -2, "readonly", 1, -1, 1, SHOAL_RESP_LAMBDA(set_algebra(c, SetAlgebra::diff))},

@@ -280,3 +280,26 @@ TEST_CASE("the update option effect counts the set members an op changed on the 
   auto env = net::decode_envelope(encode(1, m), codec::kDefaultLimits).value();
   CHECK(decode_vnode_coordinate_reply(env.body).value().effect == 7);
 }
+
+TEST_CASE("under datatype any, an emptied set counts as no key: another datatype replaces it") {
+  Harness h;
+  auto update = [&](const std::string& key, crdt::AnyOp op) {
+    net::KeyRequest r;
+    r.type = MessageType::update;
+    r.key = {"redis", "redis", key};
+    r.op = std::move(op);
+    return h.coordinate_reply(r);
+  };
+  REQUIRE(update("s", crdt::AnyOp{crdt::Orswot::Op::add_all({"a"})}).status == ReplyStatus::ok);
+  crdt::MapOp hset;
+  hset.fields.push_back(crdt::MapFieldOp::update("f", crdt::AnyOp{crdt::LwwRegister::Op{"v", {}}}));
+  // While the set holds a member, a map op is refused...
+  auto refused = update("s", crdt::AnyOp{hset});
+  REQUIRE(refused.status == ReplyStatus::error);
+  CHECK(refused.error.code == Errc::wrong_type);
+  // ...once its last member is removed, the map replaces it.
+  REQUIRE(update("s", crdt::AnyOp{crdt::Orswot::Op::remove_all({"a"})}).status == ReplyStatus::ok);
+  auto replaced = update("s", crdt::AnyOp{hset});
+  REQUIRE(replaced.status == ReplyStatus::ok);
+  CHECK(decode_object(replaced.object).value().datatype() == crdt::Datatype::map);
+}

@@ -245,7 +245,7 @@ TEST_CASE("redis: redis-cli drives every mapped command through a 3-node cluster
 
   // Common commands beyond the core list: SETEX/PSETEX, GETDEL, GETEX,
   // GETRANGE, EXPIREAT/PEXPIREAT, EXPIRETIME, set algebra, SRANDMEMBER,
-  // HSETNX, HSTRLEN, TIME.
+  // SPOP, SMOVE, HSETNX, HSTRLEN, TIME.
   CHECK(cli({"SETEX", "x:a", "100", "v"}) == "OK");
   ttl = std::stoi(cli({"TTL", "x:a"}));
   CHECK((ttl > 95 && ttl <= 100));
@@ -290,6 +290,23 @@ TEST_CASE("redis: redis-cli drives every mapped command through a 3-node cluster
   auto repeated = cli({"SRANDMEMBER", "x:s1", "-7"});
   CHECK(std::count(repeated.begin(), repeated.end(), '\n') == 6);
   CHECK(cli({"SRANDMEMBER", "x:s1", "-1000000"}).starts_with("ERR value is out of range"));
+  CHECK(cli({"SADD", "x:p", "only"}) == "1");
+  CHECK(cli({"SPOP", "x:p"}) == "only");
+  CHECK(cli({"SPOP", "x:p"}).empty());
+  CHECK(cli({"SPOP", "x:s2", "-1"}) == "ERR value is out of range, must be positive");
+  CHECK(cli({"SMOVE", "x:s1", "x:m", "a"}) == "1");
+  CHECK(cli({"SMOVE", "x:s1", "x:m", "a"}) == "0");
+  CHECK(cli({"SMEMBERS", "x:m"}) == "a");
+  CHECK(cli({"SMOVE", "x:m", "x:b", "a"}) == wrong);
+  // An emptied set or hash is no key, as in Redis: it does not exist, is
+  // not listed, and another type may take the name.
+  CHECK(cli({"SREM", "x:m", "a"}) == "1");
+  CHECK(cli({"EXISTS", "x:m", "x:p"}) == "0");
+  CHECK(cli({"TYPE", "x:m"}) == "none");
+  CHECK(cli({"KEYS", "x:[mp]"}).empty());
+  CHECK(cli({"HSET", "x:m", "f", "v"}) == "1");
+  CHECK(cli({"HDEL", "x:m", "f"}) == "1");
+  CHECK(cli({"SET", "x:m", "s", "NX"}) == "OK");
   CHECK(cli({"HSETNX", "x:h", "f", "v"}) == "1");
   CHECK(cli({"HSETNX", "x:h", "f", "w"}) == "0");
   CHECK(cli({"HGET", "x:h", "f"}) == "v");
@@ -310,7 +327,7 @@ TEST_CASE("redis: redis-cli drives every mapped command through a 3-node cluster
   CHECK(cli({"EXPIRETIME", "x:g"}) == in_an_hour);
   // Stored as a TTL from the node's clock: within milliseconds of the time asked.
   CHECK(std::abs(std::stoll(cli({"PEXPIRETIME", "x:g"})) - std::stoll(in_an_hour) * 1000) < 1000);
-  CHECK(cli({"DEL", "x:h", "x:s1", "x:s2", "x:b", "x:g"}) == "5");
+  CHECK(cli({"DEL", "x:h", "x:s1", "x:s2", "x:b", "x:g", "x:m"}) == "6");
   auto time = cli({"TIME"});
   auto seconds = std::stoll(time.substr(0, time.find('\n')));
   CHECK(std::abs(seconds - static_cast<long long>(std::time(nullptr))) < 5);
