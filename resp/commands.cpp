@@ -403,49 +403,59 @@ void cmd_exists(const CallPtr& c) {
   });
 }
 
-// DEL: each key is read (for its causal context) and deleted with it, so a
-// write concurrent with the delete survives (docs/redis.md).
-void cmd_del(const CallPtr& c) {
-  // A key named twice is deleted (and counted) once, as in Redis.
-  auto names = std::make_shared<std::vector<std::string>>(distinct_args(c->args, 1));
+// Reads each of `names[from, to)` (for its causal context) and deletes the
+// live ones with it, so a write concurrent with the delete survives
+// (docs/redis.md); `then` gets how many were deleted. An error is answered.
+void delete_keys(const CallPtr& c, std::shared_ptr<const std::vector<std::string>> names, std::size_t from,
+                 std::size_t to, std::function<void(std::int64_t)> then) {
   std::vector<net::KeyRequest> reads;
-  for (const auto& name : *names) reads.push_back(c->get_request(name));
-  read_all(c, std::move(reads), [c, names](std::vector<Result<ObjectView>>& results) {
+  for (std::size_t i = from; i < to; ++i) reads.push_back(c->get_request((*names)[i]));
+  read_all(c, std::move(reads), [c, names, from, then = std::move(then)](std::vector<Result<ObjectView>>& results) {
     std::vector<net::KeyRequest> deletes;
     for (std::size_t i = 0; i < results.size(); ++i) {
       if (!results[i]) return c->fail(results[i].error());
       if (kind_of(results[i].value()) != Kind::none)
-        deletes.push_back(c->delete_request((*names)[i], results[i].value().context));
+        deletes.push_back(c->delete_request((*names)[from + i], results[i].value().context));
     }
     const auto n = static_cast<std::int64_t>(deletes.size());
-    read_all(c, std::move(deletes), [c, n](std::vector<Result<ObjectView>>& done) {
+    read_all(c, std::move(deletes), [c, n, then](std::vector<Result<ObjectView>>& done) {
       for (auto& r : done)
         if (!r) return c->fail(r.error());
-      c->integer(n);
+      then(n);
     });
   });
 }
 
-// Sets (ms > 0) the expiry of c->args[1], or deletes the key (a deadline in
-// the past, as in Redis); answers 1, or 0 when there is no key. `read`: the
-// key as already read, whose context the delete uses (else it reads it).
-void set_expiry(const CallPtr& c, std::int64_t ms, const ObjectView* read = nullptr) {
-  if (ms <= 0) {
-    auto remove = [c](const ObjectView& v) {
-      if (kind_of(v) == Kind::none) return c->integer(0);
-      write_key(c, c->delete_request(c->args[1], v.context), [c](const ObjectView&) { c->integer(1); });
-    };
-    if (read) return remove(*read);
-    return read_key(c, c->args[1], std::move(remove));
-  }
+// DEL: a key named twice is deleted (and counted) once, as in Redis.
+void cmd_del(const CallPtr& c) {
+  auto names = std::make_shared<const std::vector<std::string>>(distinct_args(c->args, 1));
+  delete_keys(c, names, 0, names->size(), [c](std::int64_t n) { c->integer(n); });
+}
+
+// A touch write of c->args[1]: its expiry becomes `ms` from now, or none
+// (nullopt); the value is not changed. `then(false)` when there is no live key.
+void touch_expiry(const CallPtr& c, std::optional<std::int64_t> ms, std::function<void(bool)> then) {
   auto request = c->update_request(c->args[1], counter_op(0));
   request.options.touch = true;
-  request.options.ttl_ms = static_cast<std::uint64_t>(ms);
-  c->backend.key_request(std::move(request), [c](Result<ObjectView> r) {
-    if (!r && r.error().code == Errc::not_found) return c->integer(0);
+  if (ms) request.options.ttl_ms = static_cast<std::uint64_t>(*ms);
+  c->backend.key_request(std::move(request), [c, then = std::move(then)](Result<ObjectView> r) {
+    if (!r && r.error().code == Errc::not_found) return then(false);
     if (!r) return c->fail(r.error());
-    c->integer(1);
+    then(true);
   });
+}
+
+// Sets (ms > 0) the expiry of c->args[1], or deletes the key (a deadline in
+// the past, as in Redis); `then(false)` when there is no key. `read`: the key
+// as already read, whose context the delete uses (else it reads it).
+void set_expiry(const CallPtr& c, std::int64_t ms, const ObjectView* read, std::function<void(bool)> then) {
+  if (ms > 0) return touch_expiry(c, ms, std::move(then));
+  auto remove = [c, then = std::move(then)](const ObjectView& v) {
+    if (kind_of(v) == Kind::none) return then(false);
+    write_key(c, c->delete_request(c->args[1], v.context), [then](const ObjectView&) { then(true); });
+  };
+  if (read) return remove(*read);
+  read_key(c, c->args[1], std::move(remove));
 }
 
 // EXPIRE/PEXPIRE key n [NX|XX|GT|LT]: a touch write that sets the expiry; 0
@@ -476,8 +486,9 @@ void expire(const CallPtr& c, std::int64_t scale_ms, bool absolute = false) {
   if (*amount > static_cast<std::int64_t>(net::kTtlMsMax) / scale_ms)
     return c->error("ERR invalid expire time in '" + lower(c->args[0]) + "' command");
   const std::int64_t ms = *amount * scale_ms;
-  if (!nx && !xx && !gt && !lt) return set_expiry(c, ms);
-  read_key(c, c->args[1], [c, ms, nx, xx, gt, lt](const ObjectView& v) {
+  auto answer = [c](bool found) { c->integer(found); };
+  if (!nx && !xx && !gt && !lt) return set_expiry(c, ms, nullptr, answer);
+  read_key(c, c->args[1], [c, ms, nx, xx, gt, lt, answer](const ObjectView& v) {
     if (kind_of(v) == Kind::none) return c->integer(0);
     const std::optional<std::int64_t> current_ms =
         v.expires_at_us ? std::optional<std::int64_t>(*v.expires_at_us / 1000) : std::nullopt;
@@ -485,20 +496,14 @@ void expire(const CallPtr& c, std::int64_t scale_ms, bool absolute = false) {
     if ((nx && current_ms) || (xx && !current_ms) || (gt && (!current_ms || when_ms <= *current_ms)) ||
         (lt && current_ms && when_ms >= *current_ms))
       return c->integer(0);
-    set_expiry(c, ms, &v);
+    set_expiry(c, ms, &v, answer);
   });
 }
 
 void cmd_persist(const CallPtr& c) {
   read_key(c, c->args[1], [c](const ObjectView& v) {
     if (kind_of(v) == Kind::none || !v.expires_at_us) return c->integer(0);
-    auto request = c->update_request(c->args[1], counter_op(0));
-    request.options.touch = true;
-    c->backend.key_request(std::move(request), [c](Result<ObjectView> r) {
-      if (!r && r.error().code == Errc::not_found) return c->integer(0);
-      if (!r) return c->fail(r.error());
-      c->integer(1);
-    });
+    touch_expiry(c, std::nullopt, [c](bool found) { c->integer(found); });
   });
 }
 
@@ -653,18 +658,10 @@ void cmd_getex(const CallPtr& c) {
     if (k == Kind::none) return c->bulk_or_null(std::nullopt);
     if (k != Kind::string) return c->error(kWrongType);
     auto value = string_value(v);
-    if (!ms && !(persist && v.expires_at_us)) return c->bulk_or_null(value);
-    if (ms && *ms <= 0) {  // a time already passed: the key goes
-      return write_key(c, c->delete_request(c->args[1], v.context),
-                       [c, value](const ObjectView&) { c->bulk_or_null(value); });
-    }
-    auto request = c->update_request(c->args[1], counter_op(0));
-    request.options.touch = true;
-    if (ms) request.options.ttl_ms = static_cast<std::uint64_t>(*ms);
-    c->backend.key_request(std::move(request), [c, value](Result<ObjectView> r) {
-      if (!r && r.error().code != Errc::not_found) return c->fail(r.error());
-      c->bulk_or_null(value);
-    });
+    auto answer = [c, value](bool) { c->bulk_or_null(value); };
+    if (ms) return set_expiry(c, *ms, &v, answer);  // a time already passed deletes the key
+    if (persist && v.expires_at_us) return touch_expiry(c, std::nullopt, answer);
+    c->bulk_or_null(value);
   });
 }
 
@@ -784,6 +781,12 @@ void incr_by(const CallPtr& c, int sign) {
 
 // ---- sets ---------------------------------------------------------------------------------
 
+// SPOP's and SRANDMEMBER's choices (the port's thread).
+std::mt19937_64& random_engine() {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  return engine;
+}
+
 std::vector<std::string> distinct_args(const Command& args, std::size_t from) {
   std::set<std::string> seen(args.begin() + static_cast<std::ptrdiff_t>(from), args.end());
   return {seen.begin(), seen.end()};
@@ -870,8 +873,7 @@ void cmd_spop(const CallPtr& c) {
     if (k != Kind::none && k != Kind::set) return c->error(kWrongType);
     std::vector<std::string> members;
     if (k == Kind::set) members.assign(set_value(v)->begin(), set_value(v)->end());
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    std::shuffle(members.begin(), members.end(), rng);
+    std::shuffle(members.begin(), members.end(), random_engine());
     members.resize(std::min(members.size(), static_cast<std::size_t>(count.value_or(1))));
     auto answer = [c, count](const std::vector<std::string>& popped) {
       if (!count) return c->bulk_or_null(popped.empty() ? std::nullopt : std::optional<std::string>(popped.front()));
@@ -888,16 +890,29 @@ void cmd_spop(const CallPtr& c) {
   });
 }
 
+// Whether every result of a read of several keys is a set or no key;
+// otherwise the error (or WRONGTYPE) is answered.
+bool all_sets(const CallPtr& c, const std::vector<Result<ObjectView>>& results) {
+  for (const auto& r : results) {
+    if (!r) {
+      c->fail(r.error());
+      return false;
+    }
+    Kind k = kind_of(r.value());
+    if (k != Kind::none && k != Kind::set) {
+      c->error(kWrongType);
+      return false;
+    }
+  }
+  return true;
+}
+
 // SMOVE src dst member: removes the member from src (with the context
 // read) and adds it to dst; 1 if src held it. Two writes, not atomic.
 void cmd_smove(const CallPtr& c) {
   std::vector<net::KeyRequest> reads{c->get_request(c->args[1]), c->get_request(c->args[2])};
   read_all(c, std::move(reads), [c](std::vector<Result<ObjectView>>& results) {
-    for (auto& r : results) {
-      if (!r) return c->fail(r.error());
-      Kind k = kind_of(r.value());
-      if (k != Kind::none && k != Kind::set) return c->error(kWrongType);
-    }
+    if (!all_sets(c, results)) return;
     const ObjectView& src = results[0].value();
     if (kind_of(src) != Kind::set || !set_value(src)->contains(c->args[3])) return c->integer(0);
     auto add = c->update_request(c->args[2], crdt::AnyOp{crdt::Orswot::Op::add_all({c->args[3]})});
@@ -920,12 +935,8 @@ void set_algebra(const CallPtr& c, SetAlgebra what) {
   std::vector<net::KeyRequest> reads;
   for (std::size_t i = 1; i < c->args.size(); ++i) reads.push_back(c->get_request(c->args[i]));
   read_all(c, std::move(reads), [c, what](std::vector<Result<ObjectView>>& results) {
+    if (!all_sets(c, results)) return;
     std::optional<crdt::Orswot::Value> out;
-    for (auto& r : results) {
-      if (!r) return c->fail(r.error());
-      Kind k = kind_of(r.value());
-      if (k != Kind::none && k != Kind::set) return c->error(kWrongType);
-    }
     for (auto& r : results) {
       static const crdt::Orswot::Value kEmpty;
       const crdt::Orswot::Value& members = kind_of(r.value()) == Kind::set ? *set_value(r.value()) : kEmpty;
@@ -958,7 +969,7 @@ void cmd_srandmember(const CallPtr& c) {
                       " random members)");
   }
   read_set(c, [c, count](const crdt::Orswot::Value& members) {
-    thread_local std::mt19937_64 rng{std::random_device{}()};
+    auto& rng = random_engine();
     std::vector<const std::string*> all;
     all.reserve(members.size());
     for (const auto& m : members) all.push_back(&m);
@@ -1260,24 +1271,10 @@ void cmd_dbsize(const CallPtr& c) {
 // same way, before the reply.
 constexpr std::size_t kFlushBatch = 128;
 
-void flush_from(const CallPtr& c, std::shared_ptr<std::vector<std::string>> keys, std::size_t from) {
+void flush_from(const CallPtr& c, std::shared_ptr<const std::vector<std::string>> keys, std::size_t from) {
   if (from >= keys->size()) return c->ok();
   const std::size_t to = std::min(keys->size(), from + kFlushBatch);
-  std::vector<net::KeyRequest> reads;
-  for (std::size_t i = from; i < to; ++i) reads.push_back(c->get_request((*keys)[i]));
-  read_all(c, std::move(reads), [c, keys, from, to](std::vector<Result<ObjectView>>& results) {
-    std::vector<net::KeyRequest> deletes;
-    for (std::size_t i = 0; i < results.size(); ++i) {
-      if (!results[i]) return c->fail(results[i].error());
-      if (kind_of(results[i].value()) != Kind::none)
-        deletes.push_back(c->delete_request((*keys)[from + i], results[i].value().context));
-    }
-    read_all(c, std::move(deletes), [c, keys, to](std::vector<Result<ObjectView>>& done) {
-      for (auto& r : done)
-        if (!r) return c->fail(r.error());
-      flush_from(c, keys, to);
-    });
-  });
+  delete_keys(c, keys, from, to, [c, keys, to](std::int64_t) { flush_from(c, keys, to); });
 }
 
 void cmd_flush(const CallPtr& c) {
@@ -1286,7 +1283,7 @@ void cmd_flush(const CallPtr& c) {
     return c->error("ERR syntax error");
   c->backend.list_keys([c](Result<std::vector<std::string>> keys) {
     if (!keys) return c->fail(keys.error());
-    flush_from(c, std::make_shared<std::vector<std::string>>(std::move(keys).value()), 0);
+    flush_from(c, std::make_shared<const std::vector<std::string>>(std::move(keys).value()), 0);
   });
 }
 
